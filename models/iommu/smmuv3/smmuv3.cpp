@@ -1,0 +1,181 @@
+// SMMUv3: construction, the DMA data path and the event queue.
+#include "models/iommu/smmuv3/smmuv3.h"
+
+#include <cstring>
+
+#include "models/common/sim_time.h"
+
+namespace iommusim::smmuv3 {
+
+SmmuV3::SmmuV3(sc_core::sc_module_name name, const SmmuV3Params& p, uint64_t seed)
+    : sc_module(name),
+      upstream("upstream"),
+      mem("mem"),
+      regs("regs"),
+      p_(p),
+      stats_(this->name()),
+      inv_stats_("inv", &stats_),
+      evt_stats_("events", &stats_),
+      core_(p.core, *this, seed, stats_),
+      cfg_cache_(p.config_cache, seed, "config_cache"),
+      mmio_latency_(to_sc(p.mmio_latency)),
+      cfgi_latency_(to_sc(p.cfgi_latency)),
+      tlbi_latency_(to_sc(p.tlbi_latency)),
+      sync_latency_(to_sc(p.sync_latency)),
+      other_latency_(to_sc(p.other_cmd_latency)),
+      transactions_(stats_.counter("transactions", "DMA transactions received")),
+      bypassed_(stats_.counter("bypassed", "transactions passed untranslated (bypass STE or SMMU disabled)")),
+      aborted_(stats_.counter("aborted", "transactions aborted by an abort STE or GBPA")),
+      faults_(stats_.counter("faults", "transactions that faulted in configuration or translation")),
+      cfg_lookups_(stats_.counter("config_lookups", "configuration cache lookups")),
+      cfg_misses_(stats_.counter("config_misses", "configuration cache misses (STE/CD fetched)")),
+      cmd_total_(inv_stats_.counter("commands", "commands executed")),
+      cmd_fetch_reads_(inv_stats_.counter("fetch_reads", "command-queue memory reads")),
+      cmd_cfgi_(inv_stats_.counter("cfgi", "CFGI_* commands")),
+      cmd_tlbi_(inv_stats_.counter("tlbi", "TLBI_* commands of any kind")),
+      cmd_tlbi_asid_(inv_stats_.counter("tlbi_asid", "TLBI_NH_ASID commands")),
+      cmd_tlbi_va_(inv_stats_.counter("tlbi_va", "TLBI_NH_VA commands")),
+      cmd_sync_(inv_stats_.counter("syncs", "CMD_SYNC commands")),
+      cmd_other_(inv_stats_.counter("other", "other commands (prefetch, ATC_INV, PRI_RESP, RESUME)")),
+      cmd_errors_(inv_stats_.counter("errors", "commands rejected with CERROR_ILL")),
+      events_(evt_stats_.counter("recorded", "event records written to the event queue")),
+      events_lost_(evt_stats_.counter("lost", "events dropped: queue disabled or full")) {
+  upstream.register_b_transport(this, &SmmuV3::up_b_transport);
+  regs.register_b_transport(this, &SmmuV3::regs_b_transport);
+
+  using namespace idr0;
+  idr_[0] = (p.stage2 ? S2P : 0) | (p.stage1 ? S1P : 0) | TTF.make(TTF_AARCH64) | (p.coherent ? COHACC : 0) |
+            ASID16 | VMID16 | MSI | (p.sev ? SEV : 0) | (p.ats ? ATS : 0) | CD2L |
+            TTENDIAN.make(TTENDIAN_LE) | STALL_MODEL.make(1) | ST_LEVEL.make(p.two_level_strtab ? 1 : 0);
+  idr_[1] = static_cast<uint32_t>(idr1::SIDSIZE.make(p.sid_bits) | idr1::SSIDSIZE.make(p.ssid_bits) |
+                                  idr1::EVENTQS.make(p.eventq_max_log2) | idr1::CMDQS.make(p.cmdq_max_log2));
+  idr_[3] = p.range_invalidation ? idr3::RIL : 0;
+  unsigned oas = 0;
+  while (oas < 6 && ps_bits(oas) < p.oas_bits) ++oas;
+  idr_[5] = static_cast<uint32_t>(idr5::OAS.make(oas)) | idr5::GRAN4K | idr5::GRAN16K | idr5::GRAN64K;
+  SC_THREAD(cmdq_thread);
+}
+
+void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
+  gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+  if (auto* x = gp.get_extension<PcieExt>()) x->status = st;
+}
+
+void SmmuV3::up_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  ++transactions_;
+  sc_core::sc_time t = sc_core::sc_time_stamp() + delay;
+  const PcieExt* x = gp.get_extension<PcieExt>();
+  const uint32_t sid = x ? x->rid : 0;
+  const bool ssv = x && x->pasid_valid;
+  const uint32_t ssid = ssv ? x->pasid : 0;
+  const uint64_t va = gp.get_address();
+  uint64_t pa = va;
+
+  if (!(cr0_ & cr0::SMMUEN)) {
+    if (gbpa_ & gbpa::ABORT) {
+      ++aborted_;
+      delay = t - sc_core::sc_time_stamp();
+      return fail(gp, IoStatus::Aborted);
+    }
+    ++bypassed_;
+  } else {
+    Event ev;
+    const StreamConfig* c = config(sid, ssv, ssid, t, ev);
+    if (!c) {
+      ++faults_;
+      record_event(ev, t);
+      delay = t - sc_core::sc_time_stamp();
+      return fail(gp, IoStatus::ConfigFault);
+    }
+    switch (c->mode) {
+      case StreamConfig::Mode::Abort:
+        ++aborted_;
+        delay = t - sc_core::sc_time_stamp();
+        return fail(gp, IoStatus::Aborted);
+      case StreamConfig::Mode::Bypass: ++bypassed_; break;
+      case StreamConfig::Mode::Stage1:
+      case StreamConfig::Mode::Stage2: {
+        const bool s2 = c->mode == StreamConfig::Mode::Stage2;
+        const bool write = gp.is_write();
+        ev.type = 0;
+        WalkResult wr;
+        const TlbEntry* e = nullptr;
+        if ((va >> c->fmt.input_bits()) == 0) e = core_.translate(c->tag, s2, c->fmt, c->root, va, t, wr);
+        if (e) {
+          const bool priv = x && x->pmr;
+          if (write ? !e->perm.w : !e->perm.r)
+            ev.type = evt::F_PERMISSION;
+          else if (!s2 && !priv && !e->perm.user)
+            ev.type = evt::F_PERMISSION;
+        } else {
+          switch (wr.fault) {
+            case WalkFault::AccessFlag: ev.type = evt::F_ACCESS; break;
+            case WalkFault::AddressSize: ev.type = evt::F_ADDR_SIZE; break;
+            case WalkFault::ExternalAbort: ev.type = evt::F_WALK_EABT; break;
+            default: ev.type = evt::F_TRANSLATION; break;
+          }
+        }
+        if (ev.type) {
+          ++faults_;
+          if (c->record) {
+            ev.sid = sid;
+            ev.ssv = ssv;
+            ev.ssid = ssid;
+            ev.rnw = !write;
+            ev.pnu = x && x->pmr;
+            ev.s2 = s2;
+            ev.cls = evt::CLASS_IN;
+            ev.input_addr = va;
+            record_event(ev, t);
+          }
+          delay = t - sc_core::sc_time_stamp();
+          return fail(gp, ev.type == evt::F_PERMISSION ? IoStatus::PermissionFault : IoStatus::TranslationFault);
+        }
+        pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
+        break;
+      }
+    }
+  }
+  gp.set_address(pa);
+  delay = t - sc_core::sc_time_stamp();
+  mem->b_transport(gp, delay);
+  gp.set_address(va);
+}
+
+bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t) {
+  tlm::tlm_generic_payload* gp = pool_.acquire();
+  gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  gp->set_address(pa);
+  gp->set_data_ptr(static_cast<unsigned char*>(data));
+  gp->set_data_length(len);
+  gp->set_streaming_width(len);
+  sc_core::sc_time d = t - sc_core::sc_time_stamp();
+  mem->b_transport(*gp, d);
+  t = sc_core::sc_time_stamp() + d;
+  const bool ok = gp->is_response_ok();
+  gp->release();
+  return ok;
+}
+
+void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
+  if (e.type && events_by_type_[e.type] == nullptr)
+    events_by_type_[e.type] = &evt_stats_.counter(event_name(e.type), "events of this type");
+  if (events_by_type_[e.type]) ++*events_by_type_[e.type];
+  const unsigned log2 = static_cast<unsigned>(qbase::LOG2SIZE.get(eventq_base_));
+  if (!(cr0_ & cr0::EVTQEN) || queue_full(eventq_prod_, eventq_cons_, log2)) {
+    // A full queue sets OVFLG (toggled relative to CONS.OVACKFLG) and drops the record.
+    if (cr0_ & cr0::EVTQEN) eventq_prod_ = (eventq_prod_ & ~qreg::OVFLG) | ((eventq_cons_ & qreg::OVFLG) ^ qreg::OVFLG);
+    ++events_lost_;
+    return;
+  }
+  uint64_t rec[EVT_DWORDS];
+  encode(e, rec);
+  const uint64_t addr = (eventq_base_ & qbase::ADDR_MASK) + uint64_t{queue_index(eventq_prod_, log2)} * 32;
+  // The record write runs beside the faulting transaction: it does not delay the DMA's response.
+  mem_access(true, addr, rec, sizeof rec, t);
+  eventq_prod_ = queue_inc(eventq_prod_, log2);
+  ++events_;
+  eventq_irq_.notify(t > sc_core::sc_time_stamp() ? t - sc_core::sc_time_stamp() : sc_core::SC_ZERO_TIME);
+}
+
+}  // namespace iommusim::smmuv3

@@ -1,0 +1,58 @@
+// Parameters of the SMMUv3 model: ID-register features, caches, walkers and command timing.
+#pragma once
+#include "models/common/params.h"
+#include "models/iommu/core/cache_params.h"
+#include "models/iommu/core/translation_core.h"
+
+namespace iommusim::smmuv3 {
+
+struct SmmuV3Params {
+  TranslationCoreParams core;      // iotlb, walk_cache, walkers, tlb_latency, walk_read_latency
+  CacheParams config_cache{64, 0};  // decoded STE+CD per (StreamID, SubstreamID)
+  // Features reported in IDR0/1/3/5 (the host driver reads them, as Linux does).
+  uint64_t sid_bits = 16;
+  uint64_t ssid_bits = 20;
+  uint64_t oas_bits = 48;
+  bool stage1 = true;
+  bool stage2 = true;
+  bool two_level_strtab = true;
+  bool range_invalidation = true;  // IDR3.RIL
+  bool coherent = true;            // IDR0.COHACC
+  bool sev = true;                 // IDR0.SEV: CMD_SYNC can wake a waiting CPU
+  bool ats = false;                // IDR0.ATS (ATS itself is not modelled yet)
+  uint64_t cmdq_max_log2 = 19;     // IDR1.CMDQS
+  uint64_t eventq_max_log2 = 19;   // IDR1.EVENTQS
+  // Timing. CMD_SYNC on an empty queue measures 240-250 ns on Kunpeng 920 (timing-anchors.md);
+  // the defaults below plus the memory latency of the fetch and the host's MMIO reach that.
+  Time mmio_latency = Time::ns(40);  // register access, each way folded into one figure
+  Time cfgi_latency = Time::ns(20);
+  Time tlbi_latency = Time::ns(30);
+  Time sync_latency = Time::ns(20);
+  Time other_cmd_latency = Time::ns(10);
+  uint64_t cmd_fetch_batch = 4;      // commands fetched per queue read (one 64 B line)
+
+  void visit(ParamVisitor& v) {
+    core.visit(v);
+    v.group("config_cache", config_cache, "configuration cache of decoded STE + CD");
+    v.count("sid_bits", sid_bits, "StreamID width (IDR1.SIDSIZE)", 0, 32);
+    v.count("ssid_bits", ssid_bits, "SubstreamID width (IDR1.SSIDSIZE)", 0, 20);
+    v.count("oas_bits", oas_bits, "output address size (IDR5.OAS)", 32, 48);
+    v.flag("stage1", stage1, "stage-1 translation supported (IDR0.S1P)");
+    v.flag("stage2", stage2, "stage-2 translation supported (IDR0.S2P)");
+    v.flag("two_level_strtab", two_level_strtab, "2-level stream table supported (IDR0.ST_LEVEL)");
+    v.flag("range_invalidation", range_invalidation, "TLBI by range supported (IDR3.RIL)");
+    v.flag("coherent", coherent, "coherent table walks and queue accesses (IDR0.COHACC)");
+    v.flag("sev", sev, "CMD_SYNC can send an event to waiting CPUs (IDR0.SEV)");
+    v.flag("ats", ats, "ATS supported (IDR0.ATS)");
+    v.count("cmdq_max_log2", cmdq_max_log2, "largest command queue, log2 entries (IDR1.CMDQS)", 1, 19);
+    v.count("eventq_max_log2", eventq_max_log2, "largest event queue, log2 entries (IDR1.EVENTQS)", 1, 19);
+    v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");
+    v.time("cfgi_latency", cfgi_latency, "execution time of a CFGI_* command");
+    v.time("tlbi_latency", tlbi_latency, "execution time of a TLBI_* command");
+    v.time("sync_latency", sync_latency, "execution time of a CMD_SYNC once all before it completed");
+    v.time("other_cmd_latency", other_cmd_latency, "execution time of any other command");
+    v.count("cmd_fetch_batch", cmd_fetch_batch, "commands fetched from the queue per memory read", 1, 64);
+  }
+};
+
+}  // namespace iommusim::smmuv3

@@ -1,0 +1,32 @@
+// A DMA job as the host hands it to an endpoint's DMA engine (the descriptor a driver writes).
+#pragma once
+#include <cstdint>
+
+namespace iommusim {
+
+enum class DmaPattern : uint8_t { Sequential = 0, Random = 1, Strided = 2 };
+
+struct DmaJob {
+  uint64_t iova = 0;      // start of the buffer the device may touch
+  uint64_t window = 0;    // bytes of the buffer the pattern walks over
+  uint32_t size = 64;     // bytes per request (split so no request crosses 4 KiB)
+  DmaPattern pattern = DmaPattern::Sequential;
+  uint64_t stride = 4096; // Strided: distance between consecutive requests
+  double read_fraction = 1.0;
+  uint64_t count = 0;     // requests to issue
+  uint32_t pasid = 0;
+  bool pasid_valid = false;
+  uint64_t tag = 0;       // echoed in completion records
+};
+
+// One completed request, for scoreboards and tests.
+struct DmaRecord {
+  uint64_t iova;
+  uint32_t size;
+  bool write;
+  bool ok;
+  uint64_t issue_ps, done_ps;
+  uint64_t job_tag;
+};
+
+}  // namespace iommusim
