@@ -41,17 +41,18 @@ struct ModelType {
   Kind kind;
   std::string desc;
   std::function<std::unique_ptr<ParamsBase>()> make_params;
-  // Builds the model; nullptr for kinds the builder constructs itself (workloads).
-  std::function<sc_core::sc_module*(const char* inst_name, const ParamsBase&)> create;
+  // Builds the model with its per-run seed; empty for kinds that are not modules (workloads).
+  std::function<sc_core::sc_module*(const char* inst_name, const ParamsBase&, uint64_t seed)> create;
 };
 
 class Registry {
  public:
   template <class P>
   void add(std::string name, Kind kind, std::string desc,
-           std::function<sc_core::sc_module*(const char*, const P&)> create = {}) {
+           std::function<sc_core::sc_module*(const char*, const P&, uint64_t)> create = {}) {
     ModelType t{std::move(name), kind, std::move(desc), [] { return std::make_unique<ParamsOf<P>>(); }, {}};
-    if (create) t.create = [create](const char* n, const ParamsBase& b) { return create(n, params_as<P>(b)); };
+    if (create)
+      t.create = [create](const char* n, const ParamsBase& b, uint64_t seed) { return create(n, params_as<P>(b), seed); };
     types_.emplace(t.name, std::move(t));
   }
   const ModelType* find(const std::string& name) const {

@@ -37,6 +37,13 @@ class Histogram {
   // Value v such that a fraction q of the samples are <= v (bucket midpoint, clamped to min/max).
   uint64_t percentile(double q) const;
   void reset() { *this = Histogram{}; }
+  void merge(const Histogram& o) {
+    count_ += o.count_;
+    sum_ += o.sum_;
+    if (o.count_ && o.min_ < min_) min_ = o.min_;
+    if (o.max_ > max_) max_ = o.max_;
+    for (unsigned i = 0; i < kBuckets; ++i) buckets_[i] += o.buckets_[i];
+  }
   static unsigned index(uint64_t v);
   static uint64_t bucket_low(unsigned i);
 

@@ -19,6 +19,16 @@ struct DmaJob {
   uint64_t tag = 0;       // echoed in completion records
 };
 
+// What the device reports for its last completed job (a read of its BAR at kJobResultOffset).
+struct JobResult {
+  uint64_t tag = 0;
+  uint64_t requests = 0, faults = 0, bytes = 0;
+  uint64_t start_ps = 0, end_ps = 0;  // first issue, last completion
+  uint64_t lat_mean_ps = 0, lat_p50_ps = 0, lat_p99_ps = 0, lat_max_ps = 0;
+};
+inline constexpr uint64_t kJobDoorbellOffset = 0x0;
+inline constexpr uint64_t kJobResultOffset = 0x100;
+
 // One completed request, for scoreboards and tests.
 struct DmaRecord {
   uint64_t iova;

@@ -38,10 +38,13 @@ void Endpoint::submit(const DmaJob& j) {
 }
 
 void Endpoint::bar_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& /*delay*/) {
-  if (gp.is_write() && gp.get_address() == 0 && gp.get_data_length() == sizeof(DmaJob)) {
+  if (gp.is_write() && gp.get_address() == kJobDoorbellOffset && gp.get_data_length() == sizeof(DmaJob)) {
     DmaJob j;
     std::memcpy(&j, gp.get_data_ptr(), sizeof j);
     submit(j);
+    gp.set_response_status(tlm::TLM_OK_RESPONSE);
+  } else if (gp.is_read() && gp.get_address() == kJobResultOffset && gp.get_data_length() == sizeof(JobResult)) {
+    std::memcpy(gp.get_data_ptr(), &last_result_, sizeof last_result_);
     gp.set_response_status(tlm::TLM_OK_RESPONSE);
   } else {
     gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
@@ -77,6 +80,10 @@ void Endpoint::run(const DmaJob& j) {
   const size_t n = p_.outstanding;
   const sc_time start = sc_core::sc_time_stamp() + qk_.get_local_time();
   slot_done_.assign(n, start);
+  job_latency_ps_.reset();
+  JobResult res;
+  res.tag = j.tag;
+  res.start_ps = to_ps(start);
   sc_time next_issue = start, end = start;
   const uint32_t req_size = static_cast<uint32_t>(std::min<uint64_t>(j.size, p_.max_read_request));
   for (uint64_t i = 0; i < j.count; ++i) {
@@ -109,10 +116,14 @@ void Endpoint::run(const DmaJob& j) {
     if (ok) {
       ++(write ? writes_ : reads_);
       bytes_ += len;
+      res.bytes += len;
     } else {
       ++faults_;
+      ++res.faults;
     }
+    ++res.requests;
     latency_ns_.record(static_cast<uint64_t>(to_ns(done - issue)));
+    job_latency_ps_.record(to_ps(done - issue));
     if (observer_) observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag});
 
     slot_done_[slot] = done;
@@ -122,6 +133,12 @@ void Endpoint::run(const DmaJob& j) {
   }
   qk_.set(end - sc_core::sc_time_stamp());
   qk_.sync();
+  res.end_ps = to_ps(end);
+  res.lat_mean_ps = static_cast<uint64_t>(job_latency_ps_.mean());
+  res.lat_p50_ps = job_latency_ps_.percentile(0.5);
+  res.lat_p99_ps = job_latency_ps_.percentile(0.99);
+  res.lat_max_ps = job_latency_ps_.max();
+  last_result_ = res;
 }
 
 }  // namespace iommusim

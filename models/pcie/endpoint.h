@@ -46,7 +46,9 @@ struct EndpointParams {
 class Endpoint : public sc_core::sc_module, public HasStats {
  public:
   tlm_utils::simple_initiator_socket<Endpoint> dma;  // upstream, towards the root port
-  tlm_utils::simple_target_socket<Endpoint> bar;     // MMIO: a write of a DmaJob queues it
+  // MMIO: writing a DmaJob at kJobDoorbellOffset queues it; reading a JobResult at
+  // kJobResultOffset returns the last completed job's counters.
+  tlm_utils::simple_target_socket<Endpoint> bar;
 
   Endpoint(sc_core::sc_module_name name, const EndpointParams& p, uint64_t run_seed = 1);
   SC_HAS_PROCESS(Endpoint);
@@ -58,6 +60,15 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   // Raised when a job completes (stands for the device's interrupt until MSI exists).
   sc_core::sc_event& irq() { return irq_; }
   uint64_t jobs_done() const { return jobs_done_.v; }
+  const JobResult& last_result() const { return last_result_; }
+  // Totals over the run, for the run summary.
+  uint64_t requests() const { return reads_.v + writes_.v + faults_.v; }
+  uint64_t faults() const { return faults_.v; }
+  uint64_t bytes() const { return bytes_.v; }
+  const Histogram& latency() const { return latency_ns_; }
+  bool active() const { return any_; }
+  const sc_core::sc_time& first_issue() const { return first_issue_; }
+  const sc_core::sc_time& last_done() const { return last_done_; }
   // Optional per-request observer for scoreboards (no cost when unset).
   void set_observer(std::function<void(const DmaRecord&)> f) { observer_ = std::move(f); }
   StatGroup& stats() override { return stats_; }
@@ -89,6 +100,8 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   Histogram& latency_ns_;
   sc_core::sc_time first_issue_, last_done_;
   bool any_ = false;
+  Histogram job_latency_ps_;  // per job, reported through JobResult
+  JobResult last_result_;
 };
 
 }  // namespace iommusim

@@ -61,7 +61,7 @@ void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
   if (auto* x = gp.get_extension<PcieExt>()) x->status = st;
 }
 
-void SmmuV3::up_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   ++transactions_;
   sc_core::sc_time t = sc_core::sc_time_stamp() + delay;
   const PcieExt* x = gp.get_extension<PcieExt>();

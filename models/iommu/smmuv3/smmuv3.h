@@ -14,6 +14,7 @@
 #pragma once
 #include <systemc>
 #include <tlm>
+#include <tlm_utils/multi_passthrough_target_socket.h>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 
@@ -44,7 +45,7 @@ struct StreamConfig {
 
 class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
  public:
-  tlm_utils::simple_target_socket<SmmuV3> upstream;  // DMA from the PCIe root port
+  tlm_utils::multi_passthrough_target_socket<SmmuV3> upstream;  // DMA from the PCIe root ports
   tlm_utils::simple_initiator_socket<SmmuV3> mem;    // to memory: DMA, walks, queues, MSIs
   tlm_utils::simple_target_socket<SmmuV3> regs;      // MMIO from the host CPU
 
@@ -60,7 +61,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
 
  private:
   // Data path
-  void up_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void fail(tlm::tlm_generic_payload& gp, IoStatus st);
   // Configuration (smmuv3_config.cpp)
   const StreamConfig* config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev);

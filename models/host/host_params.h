@@ -1,0 +1,67 @@
+// Parameters of the host software model: DMA-API policy and the CPU cost of each software step.
+#pragma once
+#include "models/common/params.h"
+
+namespace iommusim::host {
+
+enum class DmaMode { Strict = 0, Lazy = 1 };
+
+// CPU time charged for each step the kernel takes. No published per-step figures exist for most of
+// these; defaults are order-of-magnitude costs of the corresponding Linux paths on a ~3 GHz core.
+struct CpuCosts {
+  Time iova_alloc = Time::ns(60);     // rcache hit; the rbtree slow path is not modelled separately
+  Time iova_free = Time::ns(40);
+  Time map_call = Time::ns(80);       // iommu_map entry, locking, page-size selection
+  Time unmap_call = Time::ns(80);
+  Time pte_write = Time::ns(5);       // one table entry written (cached store)
+  Time table_alloc = Time::ns(300);   // allocate and zero a table page
+  Time cmd_build = Time::ns(10);      // build and copy one command into the queue
+  Time fq_push = Time::ns(20);        // queue an unmapped IOVA on the flush queue
+  Time sync_poll = Time::ns(0);       // extra cost per wake-up while waiting for a sync
+
+  void visit(ParamVisitor& v) {
+    v.time("iova_alloc", iova_alloc, "allocate an IOVA range");
+    v.time("iova_free", iova_free, "free an IOVA range");
+    v.time("map_call", map_call, "fixed cost of one iommu_map call");
+    v.time("unmap_call", unmap_call, "fixed cost of one iommu_unmap call");
+    v.time("pte_write", pte_write, "write one page-table entry");
+    v.time("table_alloc", table_alloc, "allocate and zero one page-table page");
+    v.time("cmd_build", cmd_build, "build one invalidation command in the queue");
+    v.time("fq_push", fq_push, "add an entry to the lazy-mode flush queue");
+    v.time("sync_poll", sync_poll, "CPU time per wake-up while waiting for a sync");
+  }
+};
+
+struct HostParams {
+  DmaMode dma_mode = DmaMode::Strict;
+  uint64_t fq_size = 256;               // R5.3: per-CPU flush queue entries
+  Time fq_timeout = Time::ms(10);       // R5.3: flush timer
+  uint64_t phys_base = 0x80000000ull;   // kernel memory the host allocates tables and buffers from
+  uint64_t phys_size = 1ull << 34;
+  uint64_t cmdq_log2 = 8;               // command queue entries the driver allocates (log2)
+  uint64_t eventq_log2 = 7;
+  uint64_t strtab_split = 8;            // 2-level stream table split (Linux uses 8)
+  bool linear_strtab = false;           // force a linear stream table even if 2-level is supported
+  uint64_t tlbi_batch = 64;             // R2.3: commands per batch
+  uint64_t ias_bits = 48;               // IOVA width of DMA domains
+  bool dma_32bit_first = true;          // R5.4: PCI devices try IOVAs below 4 GiB first
+  CpuCosts cost;
+
+  void visit(ParamVisitor& v) {
+    v.choice_enum("dma_mode", dma_mode, {"strict", "lazy"}, "DMA-API invalidation policy (R5.1-R5.3)");
+    v.count("fq_size", fq_size, "lazy mode: flush-queue entries before a forced flush", 1, 1u << 20);
+    v.time("fq_timeout", fq_timeout, "lazy mode: flush timer", Time::ns(1));
+    v.bytes("phys_base", phys_base, "start of the kernel memory the host allocates from");
+    v.bytes("phys_size", phys_size, "size of that kernel memory", 1u << 20);
+    v.count("cmdq_log2", cmdq_log2, "SMMUv3 command queue size the driver programs (log2 entries)", 1, 19);
+    v.count("eventq_log2", eventq_log2, "SMMUv3 event queue size (log2 entries)", 1, 19);
+    v.count("strtab_split", strtab_split, "2-level stream table: StreamID bits per level-2 table", 1, 24);
+    v.flag("linear_strtab", linear_strtab, "use a linear stream table even when 2-level is supported");
+    v.count("tlbi_batch", tlbi_batch, "invalidation commands per batch before the driver submits", 1, 4096);
+    v.count("ias_bits", ias_bits, "input address bits of DMA domains", 32, 48);
+    v.flag("dma_32bit_first", dma_32bit_first, "allocate IOVAs below 4 GiB first, as Linux does for PCI");
+    v.group("cost", cost, "CPU cost of each software step");
+  }
+};
+
+}  // namespace iommusim::host

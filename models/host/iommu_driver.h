@@ -1,0 +1,40 @@
+// The small interface each architecture's host driver implements for the architecture-free
+// IOMMU core (dma-iommu, later SVA and iommufd), following Linux's iommu_ops/iommu_domain_ops.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "models/host/io_pgtable_arm.h"
+
+namespace iommusim::host {
+
+using PgWork = IoPgtableArm::Work;
+
+class IommuDomain {
+ public:
+  virtual ~IommuDomain() = default;
+  virtual PgWork map(uint64_t iova, uint64_t pa, uint64_t size, IoProt prot, uint64_t max_page) = 0;
+  virtual PgWork unmap(uint64_t iova, uint64_t size, uint64_t& leaf_size) = 0;
+  // Invalidate the IOMMU's caches for [iova, iova+size) mapped with leaves of leaf_size, and wait.
+  virtual void flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size) = 0;
+  // Invalidate everything cached for this domain, and wait.
+  virtual void flush_all() = 0;
+  virtual uint64_t granule() const = 0;
+  virtual unsigned ias_bits() const = 0;
+  virtual std::optional<uint64_t> iova_to_phys(uint64_t iova) = 0;
+};
+
+class IommuDriver {
+ public:
+  virtual ~IommuDriver() = default;
+  virtual const std::string& name() const = 0;
+  // Discover features, build the in-memory structures, enable translation. Thread context.
+  virtual void probe() = 0;
+  virtual std::unique_ptr<IommuDomain> alloc_paging_domain() = 0;
+  // Attach the device with requester ID rid to the domain (RID / PASID-less attach). Thread context.
+  virtual void attach(IommuDomain& d, uint32_t rid) = 0;
+};
+
+}  // namespace iommusim::host

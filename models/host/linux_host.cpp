@@ -1,0 +1,254 @@
+// Host software model: boot (driver probe, default domains), kernel API and workload threads.
+#include "models/host/linux_host.h"
+
+#include <sysc/kernel/sc_spawn.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <stdexcept>
+
+#include "models/common/log.h"
+#include "models/host/smmuv3_driver.h"
+
+namespace iommusim::host {
+
+// Timed register access through one of the host's MMIO ports; the CPU stalls for the access.
+struct LinuxHost::MmioPort final : Mmio {
+  LinuxHost& h;
+  unsigned idx;
+  MmioPort(LinuxHost& host, unsigned i) : h(host), idx(i) {}
+  uint64_t access(bool wr, uint64_t off, uint64_t v, unsigned len) {
+    tlm::tlm_generic_payload gp;
+    gp.set_command(wr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    gp.set_address(off);
+    gp.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
+    gp.set_data_length(len);
+    gp.set_streaming_width(len);
+    gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+    h.mmio[idx]->b_transport(gp, d);
+    if (!gp.is_response_ok()) throw std::runtime_error("host: MMIO access failed at offset " + std::to_string(off));
+    h.cpu_.spend(d, h.cpu_.current);
+    return len == 4 ? (v & 0xFFFFFFFFull) : v;
+  }
+  uint64_t read(uint64_t off, unsigned len) override { return access(false, off, 0, len); }
+  void write(uint64_t off, uint64_t v, unsigned len) override { access(true, off, v, len); }
+};
+
+LinuxHost::LinuxHost(sc_core::sc_module_name name, const HostParams& p, uint64_t /*seed*/)
+    : sc_module(name),
+      mem("mem"),
+      mmio("mmio"),
+      bars("bars"),
+      p_(p),
+      stats_(this->name()),
+      cpu_(stats_),
+      alloc_(p.phys_base, p.phys_size) {
+  SC_THREAD(boot);
+}
+
+LinuxHost::~LinuxHost() = default;
+
+void LinuxHost::read(uint64_t pa, void* dst, size_t len) {
+  tlm::tlm_generic_payload gp;
+  gp.set_command(tlm::TLM_READ_COMMAND);
+  gp.set_address(pa);
+  gp.set_data_ptr(static_cast<unsigned char*>(dst));
+  gp.set_data_length(static_cast<unsigned>(len));
+  gp.set_streaming_width(static_cast<unsigned>(len));
+  if (mem->transport_dbg(gp) != len) throw std::runtime_error("host: memory read outside memory");
+}
+
+void LinuxHost::write(uint64_t pa, const void* src, size_t len) {
+  tlm::tlm_generic_payload gp;
+  gp.set_command(tlm::TLM_WRITE_COMMAND);
+  gp.set_address(pa);
+  gp.set_data_ptr(const_cast<unsigned char*>(static_cast<const unsigned char*>(src)));
+  gp.set_data_length(static_cast<unsigned>(len));
+  gp.set_streaming_width(static_cast<unsigned>(len));
+  if (mem->transport_dbg(gp) != len) throw std::runtime_error("host: memory write outside memory");
+}
+
+unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq) {
+  const unsigned idx = static_cast<unsigned>(drivers_.size());
+  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  drivers_.push_back(
+      std::make_unique<SmmuV3Driver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), sync_wake, stats_));
+  event_irqs_.push_back(&eventq_irq);
+  return idx;
+}
+
+unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq) {
+  if (iommu >= drivers_.size()) throw std::invalid_argument("host: endpoint " + name + " names an unknown IOMMU");
+  eps_.push_back(Ep{name, rid, iommu, &irq, nullptr, {}});
+  return static_cast<unsigned>(eps_.size() - 1);
+}
+
+void LinuxHost::add_workload(unsigned ep, const StreamWorkloadParams& w) {
+  eps_.at(ep).work.push_back({true, w, {}});
+}
+
+void LinuxHost::add_workload(unsigned ep, const MapUnmapWorkloadParams& w) {
+  eps_.at(ep).work.push_back({false, {}, w});
+}
+
+void LinuxHost::boot() {
+  for (auto& d : drivers_) d->probe();
+  for (size_t i = 0; i < eps_.size(); ++i) {
+    auto& e = eps_[i];
+    IommuDriver& drv = *drivers_[e.iommu];
+    auto dom = drv.alloc_paging_domain();
+    drv.attach(*dom, e.rid);
+    e.dma = std::make_unique<DmaDomain>(std::move(dom), cpu_, p_, e.name, stats_);
+  }
+  for (unsigned i = 0; i < drivers_.size(); ++i) sc_core::sc_spawn([this, i] { event_thread(i); });
+  for (unsigned i = 0; i < eps_.size(); ++i) {
+    if (eps_[i].work.empty()) continue;
+    ++pending_;
+    sc_core::sc_spawn([this, i] { ep_thread(i); });
+  }
+  booted_ = true;
+  booted_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void LinuxHost::wait_booted() {
+  if (!booted_) sc_core::wait(booted_ev_);
+}
+
+void LinuxHost::event_thread(unsigned iommu) {
+  auto* drv = static_cast<SmmuV3Driver*>(drivers_[iommu].get());
+  for (;;) {
+    sc_core::wait(*event_irqs_[iommu]);
+    drv->drain_events();
+  }
+}
+
+uint64_t LinuxHost::alloc_buffer(uint64_t size, uint64_t align) { return alloc_.alloc(size, align); }
+
+DmaDomain& LinuxHost::dma_domain(unsigned ep) {
+  auto& e = eps_.at(ep);
+  if (!e.dma) throw std::logic_error("host: DMA domain used before boot");
+  return *e.dma;
+}
+
+uint64_t LinuxHost::dma_map(unsigned ep, uint64_t pa, uint64_t size, IoProt prot, uint64_t max_page) {
+  return dma_domain(ep).map(pa, size, prot, max_page);
+}
+
+void LinuxHost::dma_unmap(unsigned ep, uint64_t iova, uint64_t size) { dma_domain(ep).unmap(iova, size); }
+
+JobResult LinuxHost::run_job(unsigned ep, DmaJob j) {
+  j.tag = next_tag_++;
+  auto& e = eps_.at(ep);
+  tlm::tlm_generic_payload gp;
+  gp.set_command(tlm::TLM_WRITE_COMMAND);
+  gp.set_address(kJobDoorbellOffset);
+  gp.set_data_ptr(reinterpret_cast<unsigned char*>(&j));
+  gp.set_data_length(sizeof j);
+  gp.set_streaming_width(sizeof j);
+  sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+  bars[ep]->b_transport(gp, d);
+  if (!gp.is_response_ok()) throw std::runtime_error("host: device " + e.name + " refused a DMA job");
+  JobResult r;
+  for (;;) {
+    sc_core::wait(*e.irq);
+    tlm::tlm_generic_payload rd;
+    rd.set_command(tlm::TLM_READ_COMMAND);
+    rd.set_address(kJobResultOffset);
+    rd.set_data_ptr(reinterpret_cast<unsigned char*>(&r));
+    rd.set_data_length(sizeof r);
+    rd.set_streaming_width(sizeof r);
+    sc_core::sc_time d2 = sc_core::SC_ZERO_TIME;
+    bars[ep]->b_transport(rd, d2);
+    if (rd.is_response_ok() && r.tag == j.tag) return r;
+  }
+}
+
+void LinuxHost::ep_thread(unsigned ep) {
+  wait_booted();
+  auto& e = eps_[ep];
+  for (size_t i = 0; i < e.work.size(); ++i) {
+    const auto& w = e.work[i];
+    std::string label = w.stream ? w.s.label : w.m.label;
+    if (label.empty()) label = e.name + ".w" + std::to_string(i);
+    work_stats_.push_back(std::make_unique<StatGroup>(label, &stats_));
+    if (w.stream)
+      run_stream(ep, w.s, *work_stats_.back());
+    else
+      run_map_unmap(ep, w.m, *work_stats_.back());
+  }
+  ran_any_ = true;
+  if (--pending_ == 0) all_done_.notify(sc_core::SC_ZERO_TIME);
+}
+
+namespace {
+void put(StatGroup& g, const char* name, const char* desc, uint64_t v) { g.counter(name, desc) += v; }
+}  // namespace
+
+void LinuxHost::run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup& g) {
+  const uint64_t align = std::max<uint64_t>(4096, std::min(w.page_size, std::bit_ceil(w.window)));
+  const uint64_t buf = alloc_buffer(w.window, align);
+  const uint64_t iova = dma_map(ep, buf, w.window, IoProt{}, w.page_size);
+  if (iova == 0) throw std::runtime_error("host: no IOVA space for a " + std::to_string(w.window) + "-byte window");
+  DmaJob j;
+  j.iova = iova;
+  j.window = w.window;
+  j.size = static_cast<uint32_t>(w.request_size);
+  j.pattern = w.pattern;
+  j.stride = w.stride;
+  j.read_fraction = w.read_fraction;
+  if (w.warmup) {
+    j.count = w.warmup;
+    run_job(ep, j);
+  }
+  j.count = w.count;
+  const JobResult r = run_job(ep, j);
+  put(g, "requests", "requests measured", r.requests);
+  put(g, "faults", "requests that faulted", r.faults);
+  put(g, "bytes", "bytes moved", r.bytes);
+  put(g, "duration_ps", "first issue to last completion", r.end_ps - r.start_ps);
+  put(g, "latency_mean_ps", "mean request latency", r.lat_mean_ps);
+  put(g, "latency_p50_ps", "median request latency", r.lat_p50_ps);
+  put(g, "latency_p99_ps", "99th percentile request latency", r.lat_p99_ps);
+  put(g, "window", "bytes mapped", w.window);
+  const double secs = static_cast<double>(r.end_ps - r.start_ps) * 1e-12;
+  const double gbps = secs > 0 ? static_cast<double>(r.bytes) * 8 / secs / 1e9 : 0.0;
+  g.derived("throughput_gbit_s", "payload throughput in Gbit/s", [gbps] { return gbps; });
+  if (w.unmap_at_end) dma_unmap(ep, iova, w.window);
+}
+
+void LinuxHost::run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, StatGroup& g) {
+  const uint64_t buf = alloc_buffer(w.buffer, 4096);
+  Histogram& iter_ns = g.histogram("iteration", "ns", "map + DMA + unmap, as the driver sees it");
+  Counter& bytes = g.counter("bytes", "bytes transferred");
+  Counter& faults = g.counter("faults", "DMA requests that faulted");
+  Counter& iters = g.counter("iterations", "iterations completed");
+  const sc_core::sc_time start = sc_core::sc_time_stamp();
+  const uint64_t busy0 = cpu_.busy_ps();
+  for (uint64_t i = 0; i < w.iterations; ++i) {
+    const sc_core::sc_time t0 = sc_core::sc_time_stamp();
+    const uint64_t iova = dma_map(ep, buf, w.buffer, IoProt{});
+    if (iova == 0) throw std::runtime_error("host: dma_map failed: IOVA space exhausted");
+    DmaJob j;
+    j.iova = iova;
+    j.window = w.buffer;
+    j.size = static_cast<uint32_t>(w.request_size);
+    j.pattern = DmaPattern::Sequential;
+    j.read_fraction = w.write ? 0.0 : 1.0;
+    j.count = (w.buffer + w.request_size - 1) / w.request_size;
+    const JobResult r = run_job(ep, j);
+    bytes += r.bytes;
+    faults += r.faults;
+    dma_unmap(ep, iova, w.buffer);
+    ++iters;
+    iter_ns.record(static_cast<uint64_t>(to_ns(sc_core::sc_time_stamp() - t0)));
+  }
+  const double secs = to_ns(sc_core::sc_time_stamp() - start) * 1e-9;
+  const double gbps = secs > 0 ? static_cast<double>(bytes.v) * 8 / secs / 1e9 : 0.0;
+  put(g, "elapsed_ps", "workload duration", to_ps(sc_core::sc_time_stamp() - start));
+  put(g, "cpu_ps", "CPU time charged during the workload", cpu_.busy_ps() - busy0);
+  g.derived("throughput_gbit_s", "payload throughput in Gbit/s", [gbps] { return gbps; });
+}
+
+}  // namespace iommusim::host

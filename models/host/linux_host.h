@@ -1,0 +1,102 @@
+// The host software model: a CPU running the kernel's IOMMU code (per-architecture drivers, the
+// DMA API on default domains) and the workloads of a run, all as SystemC threads whose every
+// software step costs simulated CPU time.
+//
+// The host writes its tables and queues into simulated memory with functional (debug) stores,
+// charging their CPU cost; it reaches IOMMU registers and device BARs by timed MMIO.
+// Not modelled yet: SVA, PRI/IOPF handling, iommufd, MSI setup, multiple CPUs contending for a
+// command queue, device groups with more than one device, hot-plug.
+#pragma once
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/multi_passthrough_initiator_socket.h>
+#include <tlm_utils/simple_initiator_socket.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/common/stats.h"
+#include "models/host/cpu.h"
+#include "models/host/dma_domain.h"
+#include "models/host/host_params.h"
+#include "models/host/iommu_driver.h"
+#include "models/host/mmio.h"
+#include "models/host/phys_alloc.h"
+#include "models/host/phys_mem.h"
+#include "models/host/workloads.h"
+#include "models/pcie/dma_job.h"
+
+namespace iommusim::host {
+
+class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
+ public:
+  tlm_utils::simple_initiator_socket<LinuxHost> mem;                  // functional access to memory
+  tlm_utils::multi_passthrough_initiator_socket<LinuxHost> mmio;      // IOMMU register files, in add order
+  tlm_utils::multi_passthrough_initiator_socket<LinuxHost> bars;      // endpoint BARs, in add order
+
+  LinuxHost(sc_core::sc_module_name name, const HostParams& p, uint64_t seed = 1);
+  ~LinuxHost() override;
+  SC_HAS_PROCESS(LinuxHost);
+
+  // Platform wiring (elaboration). Returns the index used by the kernel API below.
+  unsigned add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq);
+  unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq);
+  void add_workload(unsigned ep, const StreamWorkloadParams& w);
+  void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);
+
+  // Kernel API for workloads and testbenches (call from a SystemC thread).
+  void wait_booted();
+  uint64_t alloc_buffer(uint64_t size, uint64_t align = 4096);
+  uint64_t dma_map(unsigned ep, uint64_t pa, uint64_t size, IoProt prot = {}, uint64_t max_page = ~uint64_t{0});
+  void dma_unmap(unsigned ep, uint64_t iova, uint64_t size);
+  JobResult run_job(unsigned ep, DmaJob j);
+  DmaDomain& dma_domain(unsigned ep);
+  PhysMem& phys() { return *this; }
+  Cpu& cpu() { return cpu_; }
+
+  // Notified when every configured workload has finished.
+  sc_core::sc_event& workloads_done() { return all_done_; }
+  bool has_workloads() const { return pending_ > 0 || ran_any_; }
+  StatGroup& stats() override { return stats_; }
+
+ private:
+  struct MmioPort;
+  struct WorkItem {
+    bool stream;
+    StreamWorkloadParams s;
+    MapUnmapWorkloadParams m;
+  };
+  struct Ep {
+    std::string name;
+    uint16_t rid;
+    unsigned iommu;
+    sc_core::sc_event* irq;
+    std::unique_ptr<DmaDomain> dma;
+    std::vector<WorkItem> work;
+  };
+  void read(uint64_t pa, void* dst, size_t len) override;
+  void write(uint64_t pa, const void* src, size_t len) override;
+  void boot();
+  void ep_thread(unsigned ep);
+  void event_thread(unsigned iommu);
+  void run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup& g);
+  void run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, StatGroup& g);
+
+  HostParams p_;
+  StatGroup stats_;
+  Cpu cpu_;
+  PhysAlloc alloc_;
+  std::vector<std::unique_ptr<MmioPort>> ports_;
+  std::vector<std::unique_ptr<IommuDriver>> drivers_;
+  std::vector<sc_core::sc_event*> event_irqs_;
+  std::vector<Ep> eps_;
+  std::vector<std::unique_ptr<StatGroup>> work_stats_;
+  bool booted_ = false;
+  unsigned pending_ = 0;
+  bool ran_any_ = false;
+  uint64_t next_tag_ = 1;
+  sc_core::sc_event booted_ev_, all_done_;
+};
+
+}  // namespace iommusim::host

@@ -1,0 +1,294 @@
+// Host SMMUv3 driver: probe, stream table and CDs, command submission and invalidation policy.
+#include "models/host/smmuv3_driver.h"
+
+#include <algorithm>
+#include <bit>
+
+#include "models/common/log.h"
+
+namespace iommusim::host {
+
+using namespace iommusim::smmuv3;
+
+void SmmuV3Domain::flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size) {
+  drv_.tlb_inv_range(asid_, iova, size, leaf_size);
+}
+
+void SmmuV3Domain::flush_all() { drv_.tlb_inv_asid(asid_); }
+
+SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
+                           Mmio& mmio, sc_core::sc_event& sync_wake, StatGroup& parent)
+    : name_(std::move(name)),
+      p_(p),
+      mem_(mem),
+      alloc_(alloc),
+      cpu_(cpu),
+      mmio_(mmio),
+      sync_wake_(sync_wake),
+      cmd_build_(to_sc(p.cost.cmd_build)),
+      sync_poll_(to_sc(p.cost.sync_poll)),
+      stats_(name_, &parent),
+      cmds_(stats_.counter("commands", "commands written to the command queue (CMD_SYNC included)")),
+      syncs_(stats_.counter("syncs", "CMD_SYNCs issued and waited for")),
+      batches_(stats_.counter("batches", "command batches submitted (one PROD write each)")),
+      events_(stats_.counter("events", "event records consumed from the event queue")),
+      sync_wait_ns_(stats_.histogram("sync_wait", "ns", "PROD write to observed CMD_SYNC completion")) {}
+
+void SmmuV3Driver::probe() {
+  const uint32_t idr0v = mmio_.read32(reg::IDR0);
+  const uint32_t idr1v = mmio_.read32(reg::IDR1);
+  const uint32_t idr3v = mmio_.read32(reg::IDR3);
+  const uint32_t idr5v = mmio_.read32(reg::IDR5);
+  sid_bits_ = static_cast<unsigned>(idr1::SIDSIZE.get(idr1v));
+  ril_ = idr3v & idr3::RIL;
+  oas_enc_ = static_cast<unsigned>(idr5::OAS.get(idr5v));
+  split_ = static_cast<unsigned>(p_.strtab_split);
+  two_level_ = idr0::ST_LEVEL.get(idr0v) == idr0::ST_LEVEL_2LVL && !p_.linear_strtab && sid_bits_ > split_;
+  cmdq_log2_ = static_cast<unsigned>(std::min<uint64_t>(p_.cmdq_log2, idr1::CMDQS.get(idr1v)));
+  eventq_log2_ = static_cast<unsigned>(std::min<uint64_t>(p_.eventq_log2, idr1::EVENTQS.get(idr1v)));
+
+  mmio_.write32(reg::CR0, 0);
+  uint32_t cfg;
+  if (two_level_) {
+    const uint64_t l1_bytes = std::max<uint64_t>(64, (uint64_t{1} << (sid_bits_ - split_)) * 8);
+    strtab_ = alloc_.alloc(l1_bytes, std::bit_ceil(l1_bytes));
+    mem_.zero(strtab_, l1_bytes);  // SPAN 0: no level-2 table yet
+    l2_present_.assign(size_t{1} << (sid_bits_ - split_), false);
+    cfg = static_cast<uint32_t>(strtab::CFG_FMT.make(strtab::FMT_2LVL) | strtab::CFG_LOG2SIZE.make(sid_bits_) |
+                                strtab::CFG_SPLIT.make(split_));
+  } else {
+    const uint64_t bytes = (uint64_t{1} << sid_bits_) * 64;
+    strtab_ = alloc_.alloc(bytes, std::bit_ceil(bytes));
+    Ste abort;
+    abort.valid = true;
+    for (uint64_t sid = 0; sid < (uint64_t{1} << sid_bits_); ++sid) write_ste(static_cast<uint32_t>(sid), abort);
+    cfg = static_cast<uint32_t>(strtab::CFG_FMT.make(strtab::FMT_LINEAR) | strtab::CFG_LOG2SIZE.make(sid_bits_));
+  }
+  mmio_.write64(reg::STRTAB_BASE, strtab_ | strtab::BASE_RA);
+  mmio_.write32(reg::STRTAB_BASE_CFG, cfg);
+
+  cmdq_ = alloc_.alloc(uint64_t{16} << cmdq_log2_, std::max<uint64_t>(32, uint64_t{16} << cmdq_log2_));
+  mmio_.write64(reg::CMDQ_BASE, cmdq_ | qbase::RWA | qbase::LOG2SIZE.make(cmdq_log2_));
+  mmio_.write32(reg::CMDQ_PROD, 0);
+  mmio_.write32(reg::CMDQ_CONS, 0);
+  eventq_ = alloc_.alloc(uint64_t{32} << eventq_log2_, std::max<uint64_t>(32, uint64_t{32} << eventq_log2_));
+  mmio_.write64(reg::EVENTQ_BASE, eventq_ | qbase::RWA | qbase::LOG2SIZE.make(eventq_log2_));
+  mmio_.write32(reg::EVENTQ_PROD, 0);
+  mmio_.write32(reg::EVENTQ_CONS, 0);
+
+  // As Linux's device reset: command queue on, drop every cached config and TLB entry, then the
+  // event queue, then translation.
+  mmio_.write32(reg::CR0, cr0::CMDQEN);
+  Cmd cfgi_all;
+  cfgi_all.opcode = op::CFGI_STE_RANGE;
+  cfgi_all.range = CFGI_RANGE_ALL;
+  Cmd tlbi_all;
+  tlbi_all.opcode = op::TLBI_NSNH_ALL;
+  issue({cfgi_all, tlbi_all}, true);
+  mmio_.write32(reg::CR0, cr0::CMDQEN | cr0::EVTQEN);
+  mmio_.write32(reg::CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
+}
+
+uint64_t SmmuV3Driver::ste_addr(uint32_t sid) {
+  if (!two_level_) return strtab_ + uint64_t{sid} * 64;
+  const uint32_t l1 = sid >> split_;
+  const uint64_t l1_addr = strtab_ + uint64_t{l1} * 8;
+  if (!l2_present_[l1]) {
+    // Level-2 tables are created on first use with every STE aborting, as Linux does.
+    const uint64_t bytes = (uint64_t{1} << split_) * 64;
+    const uint64_t l2 = alloc_.alloc(bytes, bytes);
+    Ste abort;
+    abort.valid = true;
+    uint64_t raw[STE_DWORDS];
+    encode(abort, raw);
+    for (uint64_t i = 0; i < (uint64_t{1} << split_); ++i) mem_.write(l2 + i * 64, raw, sizeof raw);
+    mem_.write64(l1_addr, encode(L1Std{static_cast<uint8_t>(split_ + 1), l2}));
+    l2_present_[l1] = true;
+    cpu_.spend(to_sc(p_.cost.table_alloc), Cpu::Cat::Other);
+  }
+  return decode_l1std(mem_.read64(l1_addr)).l2ptr + (uint64_t{sid} & ((uint64_t{1} << split_) - 1)) * 64;
+}
+
+void SmmuV3Driver::write_ste(uint32_t sid, const Ste& s) {
+  uint64_t raw[STE_DWORDS];
+  encode(s, raw);
+  mem_.write(ste_addr(sid), raw, sizeof raw);
+}
+
+std::unique_ptr<IommuDomain> SmmuV3Driver::alloc_paging_domain() {
+  // Input size: what the host asks for, capped by the 48-bit VA of a 4K stage-1 regime.
+  const unsigned ias = static_cast<unsigned>(std::min<uint64_t>(p_.ias_bits, 48));
+  auto pgt = std::make_unique<IoPgtableArm>(mem_, alloc_, pgtable::Granule::K4, ias, false);
+  return std::make_unique<SmmuV3Domain>(*this, next_asid_++, std::move(pgt));
+}
+
+void SmmuV3Driver::attach(IommuDomain& d, uint32_t rid) {
+  auto& dom = static_cast<SmmuV3Domain&>(d);
+  Cd cd;
+  cd.valid = true;
+  cd.aa64 = true;
+  cd.t0sz = static_cast<uint8_t>(64 - dom.ias_bits());
+  cd.tg0 = tg0_encode(12);
+  cd.ir0 = cd.or0 = 1;  // write-back read/write-allocate walks
+  cd.sh0 = 3;
+  cd.epd1 = true;
+  cd.ips = static_cast<uint8_t>(oas_enc_);
+  cd.r = true;  // record faults
+  cd.a = true;  // abort faulting transactions
+  cd.aset = true;
+  cd.asid = dom.asid();
+  cd.ttb0 = dom.pgtable().root();
+  cd.mair = 0x0000000000FF04ull;  // attr 0: device, attr 1: normal WB
+  uint64_t raw[CD_DWORDS];
+  encode(cd, raw);
+  const uint64_t cd_pa = alloc_.alloc(64, 64);
+  mem_.write(cd_pa, raw, sizeof raw);
+
+  Ste s;
+  s.valid = true;
+  s.config = SteConfig::S1Trans;
+  s.s1fmt = ste::S1FMT_LINEAR;
+  s.s1_context_ptr = cd_pa;
+  s.s1_cdmax = 0;
+  s.s1cir = s.s1cor = 1;
+  s.s1csh = 3;
+  s.strw = ste::STRW_NSEL1;
+  write_ste(rid, s);
+  Cmd cfgi;
+  cfgi.opcode = op::CFGI_STE;
+  cfgi.sid = rid;
+  cfgi.leaf = true;
+  issue({cfgi}, true);
+}
+
+void SmmuV3Driver::tlb_inv_asid(uint16_t asid) {
+  Cmd c;
+  c.opcode = op::TLBI_NH_ASID;
+  c.asid = asid;
+  issue({c}, true);
+}
+
+void SmmuV3Driver::tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size) {
+  constexpr unsigned tg_shift = 12;  // 4K granule domains
+  const uint64_t granule = uint64_t{1} << tg_shift;
+  // R2.3: whole-ASID invalidation for size 0, or without RIL once the range reaches (granule/8) pages.
+  if (size == 0 || (!ril_ && size >= (granule / 8) * granule)) return tlb_inv_asid(asid);
+  std::vector<Cmd> cmds;
+  Cmd c;
+  c.opcode = op::TLBI_NH_VA;
+  c.asid = asid;
+  c.leaf = true;
+  const uint64_t end = iova + size;
+  if (ril_) {
+    uint64_t pages = size >> tg_shift;
+    c.tg = 1;  // 4K
+    while (iova < end && pages) {
+      const unsigned scale = static_cast<unsigned>(std::countr_zero(pages));
+      const uint64_t num = (pages >> scale) & 31;
+      c.scale = static_cast<uint8_t>(scale);
+      c.num = static_cast<uint8_t>(num - 1);
+      c.addr = iova;
+      cmds.push_back(c);
+      iova += num << (scale + tg_shift);
+      pages -= num << scale;
+    }
+  } else {
+    const uint64_t step = std::max(leaf_size, granule);
+    for (; iova < end; iova += step) {
+      c.addr = iova;
+      cmds.push_back(c);
+    }
+  }
+  issue(cmds, true);
+}
+
+void SmmuV3Driver::issue(const std::vector<Cmd>& cmds, bool sync) {
+  const size_t batch = p_.tlbi_batch;
+  if (cmds.empty()) {
+    if (sync) submit_batch(nullptr, 0, true);
+    return;
+  }
+  for (size_t i = 0; i < cmds.size(); i += batch) {
+    const size_t n = std::min(batch, cmds.size() - i);
+    submit_batch(&cmds[i], n, sync && i + n == cmds.size());
+  }
+}
+
+void SmmuV3Driver::wait_for_space(uint32_t n) {
+  const uint32_t size = 1u << cmdq_log2_;
+  while (queue_count(prod_, cons_, cmdq_log2_) + n > size) {
+    const uint32_t cons = mmio_.read32(reg::CMDQ_CONS);
+    if (qreg::CMDQ_CONS_ERR.get(cons) != qreg::CERROR_NONE) {
+      log::get(name_)->error("command queue error {} at index {}", qreg::CMDQ_CONS_ERR.get(cons),
+                             queue_index(cons, cmdq_log2_));
+      throw std::runtime_error(name_ + ": SMMUv3 command queue error");
+    }
+    cons_ = cons & ((queue_wrap_bit(cmdq_log2_) << 1) - 1);
+    if (queue_count(prod_, cons_, cmdq_log2_) + n > size) sc_core::wait(sc_core::sc_time(100, sc_core::SC_NS), sync_wake_);
+  }
+}
+
+void SmmuV3Driver::submit_batch(const Cmd* cmds, size_t n, bool sync) {
+  wait_for_space(static_cast<uint32_t>(n + (sync ? 1 : 0)));
+  uint64_t raw[CMD_DWORDS];
+  for (size_t i = 0; i < n; ++i) {
+    encode(cmds[i], raw);
+    mem_.write(cmdq_ + uint64_t{queue_index(prod_, cmdq_log2_)} * 16, raw, sizeof raw);
+    prod_ = queue_inc(prod_, cmdq_log2_);
+  }
+  uint64_t sync_addr = 0;
+  if (sync) {
+    sync_addr = cmdq_ + uint64_t{queue_index(prod_, cmdq_log2_)} * 16;
+    Cmd s;
+    s.opcode = op::CMD_SYNC;
+    s.cs = sync_cs::IRQ;
+    s.msi_addr = sync_addr;  // the SMMU's MSI write of 0 lands on the sync itself (MSI-poll)
+    s.msi_data = 0;
+    encode(s, raw);
+    mem_.write(sync_addr, raw, sizeof raw);
+    prod_ = queue_inc(prod_, cmdq_log2_);
+    ++syncs_;
+  }
+  const uint32_t after = prod_;
+  const size_t total = n + (sync ? 1 : 0);
+  cmds_ += total;
+  ++batches_;
+  cpu_.spend(cmd_build_ * static_cast<double>(total), cpu_.current);
+  mmio_.write32(reg::CMDQ_PROD, prod_);
+  if (!sync) return;
+  const sc_core::sc_time t0 = sc_core::sc_time_stamp();
+  const sc_core::sc_time timeout(1, sc_core::SC_SEC);  // R2.3: sync poll time-out
+  uint32_t word = 1;
+  while ((mem_.read(sync_addr, &word, 4), word) != 0) {
+    if (sc_core::sc_time_stamp() - t0 >= timeout) {
+      log::get(name_)->error("CMD_SYNC timeout after 1s");
+      break;
+    }
+    sc_core::wait(timeout, sync_wake_);
+    if (sync_poll_ != sc_core::SC_ZERO_TIME) sc_core::wait(sync_poll_);
+  }
+  const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
+  cpu_.account(waited, Cpu::Cat::InvWait);
+  sync_wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
+  // Everything up to our sync was consumed; other writers may have queued more since.
+  if (queue_count(after, cons_, cmdq_log2_) <= queue_count(prod_, cons_, cmdq_log2_)) cons_ = after;
+}
+
+unsigned SmmuV3Driver::drain_events() {
+  const uint32_t prod = mmio_.read32(reg::EVENTQ_PROD);
+  unsigned n = 0;
+  auto lg = log::get(name_);
+  while (!queue_empty(prod, evt_cons_, eventq_log2_)) {
+    uint64_t raw[EVT_DWORDS];
+    mem_.read(eventq_ + uint64_t{queue_index(evt_cons_, eventq_log2_)} * 32, raw, sizeof raw);
+    const Event e = decode_event(raw);
+    lg->info("event {} sid {:#x} ssid {} addr {:#x}", event_name(e.type), e.sid, e.ssv ? e.ssid : 0, e.input_addr);
+    evt_cons_ = queue_inc(evt_cons_, eventq_log2_);
+    ++n;
+  }
+  events_ += n;
+  if (n) mmio_.write32(reg::EVENTQ_CONS, evt_cons_ | (prod & qreg::OVFLG));
+  return n;
+}
+
+}  // namespace iommusim::host

@@ -1,0 +1,208 @@
+// The iommusim command line: run / check / list / --help / --version on Boost.Program_options.
+#include "platforms/cli.h"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "models/common/log.h"
+#include "platforms/config.h"
+#include "platforms/registry.h"
+#include "platforms/run.h"
+
+#ifndef IOMMUSIM_VERSION
+#define IOMMUSIM_VERSION "unknown"
+#endif
+
+namespace iommusim::cli {
+namespace po = boost::program_options;
+
+const char* version() { return IOMMUSIM_VERSION; }
+
+namespace {
+
+// Bad command-line usage (as opposed to a bad config): also exit status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* kUsage =
+    "usage: iommusim run CONFIG [--set key.path=value]... [--out DIR] [-v|-vv|-q]\n"
+    "       iommusim check CONFIG [--set key.path=value]...\n"
+    "       iommusim list [TYPE]\n"
+    "       iommusim --help | --version\n";
+
+constexpr const char* kHelp =
+    "\n"
+    "commands:\n"
+    "  run     build the platform from CONFIG, simulate, write DIR/stats.json and DIR/config.resolved.yaml\n"
+    "  check   load and validate CONFIG without simulating\n"
+    "  list    model types by kind with their parameters, defaults, units and ranges\n"
+    "\n"
+    "--set overrides a config value after all files are merged, e.g.\n"
+    "  --set platform.iommus.smmu0.iotlb.entries=128 --set run.duration=10us\n"
+    "List elements are addressed by name (or index); the value is YAML (scalar, [..] or {..}).\n"
+    "Run 'iommusim COMMAND --help' for a command's options.\n";
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+int report(const std::string& msg, int status) {
+  std::cerr << "iommusim: error: " << one_line(msg) << std::endl;
+  return status;
+}
+
+struct Parsed {
+  po::variables_map vm;
+  int verbose = 0;  // number of -v
+};
+
+// Parses a subcommand's arguments; -v may repeat (-v -v or -vv), which program_options cannot count.
+// `positional` names the hidden option that takes the one positional argument.
+Parsed parse(const std::vector<std::string>& args, const po::options_description& visible, const char* positional) {
+  po::options_description desc;
+  desc.add(visible).add_options()(positional, po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add(positional, 1);
+  const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+  po::parsed_options parsed = po::command_line_parser(args).options(desc).positional(pos).style(style).run();
+  Parsed p;
+  auto& opts = parsed.options;
+  p.verbose = static_cast<int>(std::count_if(opts.begin(), opts.end(), [](const po::option& o) { return o.string_key == "verbose"; }));
+  opts.erase(std::remove_if(opts.begin(), opts.end(), [](const po::option& o) { return o.string_key == "verbose"; }), opts.end());
+  po::store(parsed, p.vm);
+  po::notify(p.vm);
+  return p;
+}
+
+void add_common(po::options_description& d, bool verbosity) {
+  d.add_options()("help,h", "show this help")(
+      "set", po::value<std::vector<std::string>>()->composing()->value_name("key.path=value"),
+      "override a config value (repeatable)");
+  if (verbosity)
+    d.add_options()("verbose,v", po::value<bool>()->zero_tokens(), "log info (-vv: debug)")("quiet,q", "only errors");
+}
+
+std::string need_config(const Parsed& p, const char* cmd) {
+  if (!p.vm.count("config"))
+    throw UsageError(std::string("missing CONFIG argument (usage: iommusim ") + cmd + " CONFIG ...)");
+  return p.vm["config"].as<std::string>();
+}
+
+std::vector<std::string> sets_of(const Parsed& p) {
+  return p.vm.count("set") ? p.vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+int verbosity_of(const Parsed& p) {
+  const bool quiet = p.vm.count("quiet") > 0;
+  if (quiet && p.verbose) throw UsageError("-q and -v cannot be combined");
+  return quiet ? -1 : std::min(p.verbose, 2);
+}
+
+// The config's `log:` levels, then -v/-q on top of the default.
+void apply_log_levels(const PlatformConfig& cfg, int verbosity) {
+  for (const auto& [prefix, level] : cfg.log_levels) {
+    spdlog::level::level_enum l;
+    if (!log::parse_level(level, l)) continue;  // validated by load_config
+    if (prefix == "default") {
+      log::set_default_level(l);
+    } else {
+      log::set_level(prefix, l);
+    }
+  }
+  if (verbosity < 0) log::set_default_level(spdlog::level::err);
+  if (verbosity == 1) log::set_default_level(spdlog::level::info);
+  if (verbosity >= 2) log::set_default_level(spdlog::level::debug);
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description d("iommusim run CONFIG options");
+  add_common(d, true);
+  d.add_options()("out,o", po::value<std::string>()->value_name("DIR"), "output directory (default: out)");
+  const Parsed p = parse(args, d, "config");
+  if (p.vm.count("help")) return std::cout << d, 0;
+  RunOptions opts;
+  opts.verbosity = verbosity_of(p);
+  if (p.vm.count("out")) opts.out_dir = p.vm["out"].as<std::string>();
+  if (opts.out_dir.empty()) throw UsageError("--out needs a directory");
+  const PlatformConfig cfg = load_config(need_config(p, "run"), sets_of(p), default_registry());
+  apply_log_levels(cfg, opts.verbosity);
+  return run_simulation(cfg, opts);
+}
+
+int cmd_check(const std::vector<std::string>& args) {
+  po::options_description d("iommusim check CONFIG options");
+  add_common(d, true);
+  const Parsed p = parse(args, d, "config");
+  if (p.vm.count("help")) return std::cout << d, 0;
+  const int verbosity = verbosity_of(p);
+  const PlatformConfig cfg = load_config(need_config(p, "check"), sets_of(p), default_registry());
+  if (verbosity >= 1) std::cout << cfg.resolved_yaml;
+  if (verbosity >= 0)
+    std::cout << "OK: " << cfg.iommus.size() << " iommus, " << cfg.root_ports.size() << " root ports, "
+              << cfg.endpoints.size() << " endpoints, " << cfg.workloads.size() << " workloads ("
+              << cfg.path << ")\n";
+  return 0;
+}
+
+int cmd_list(const std::vector<std::string>& args) {
+  po::options_description d("iommusim list [TYPE] options");
+  d.add_options()("help,h", "show this help");
+  const Parsed p = parse(args, d, "type");
+  if (p.vm.count("help")) return std::cout << d, 0;
+  const Registry& reg = default_registry();
+  if (!p.vm.count("type")) {
+    print_registry(std::cout, reg);
+    return 0;
+  }
+  const std::string name = p.vm["type"].as<std::string>();
+  const ModelType* t = reg.find(name);
+  if (!t) {
+    std::string names;
+    for (const auto& [n, ty] : reg.all()) names += (names.empty() ? "" : ", ") + n;
+    throw UsageError("unknown type '" + name + "' (types: " + names + ")");
+  }
+  std::cout << name << " (" << kind_name(t->kind) << ")  -  " << t->desc << "\n";
+  auto params = t->make_params();
+  print_params(std::cout, *params, 2);
+  return 0;
+}
+
+int dispatch(const std::vector<std::string>& args) {
+  if (args.empty()) throw UsageError("missing command (try 'iommusim --help')");
+  const std::string& cmd = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") return std::cout << kUsage << kHelp, 0;
+  if (cmd == "--version" || cmd == "-V") return std::cout << "iommusim " << version() << "\n", 0;
+  if (cmd == "run") return cmd_run(rest);
+  if (cmd == "check") return cmd_check(rest);
+  if (cmd == "list") return cmd_list(rest);
+  if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
+  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const ConfigError& e) {
+    return report(e.what(), 2);
+  } catch (const UsageError& e) {
+    return report(e.what(), 2);
+  } catch (const po::error& e) {
+    return report(e.what(), 2);
+  } catch (const std::exception& e) {
+    return report(e.what(), 1);  // not the user's input: a failure inside the simulator
+  } catch (...) {
+    return report("unknown internal error", 1);
+  }
+}
+
+}  // namespace iommusim::cli

@@ -1,0 +1,12 @@
+// The iommusim command line: subcommand dispatch, option parsing, error reporting.
+#pragma once
+
+namespace iommusim::cli {
+
+// "0.1.0-<git>"; lives in the platform library, which is where CMake defines IOMMUSIM_VERSION.
+const char* version();
+
+// The whole program: never throws; bad input prints one "iommusim: error: ..." line and returns 2.
+int main(int argc, char** argv);
+
+}  // namespace iommusim::cli

@@ -1,0 +1,91 @@
+// Platform builder: creates each section's model through the registry and binds the sockets.
+#include "platforms/platform.h"
+
+#include <map>
+
+#include "models/host/linux_host.h"
+#include "models/host/workloads.h"
+#include "models/iommu/smmuv3/smmuv3.h"
+#include "models/memory/sparse_memory.h"
+#include "models/pcie/endpoint.h"
+#include "models/pcie/root_port.h"
+
+namespace iommusim {
+namespace {
+
+[[noreturn]] void fail(const Section& s, const std::string& what) {
+  throw ConfigError(s.origin.file + ":" + std::to_string(s.origin.line) + ": " + s.name + ": " + what);
+}
+
+template <class M>
+M* create(Platform& pf, const Section& s, const Registry& reg, uint64_t seed) {
+  const ModelType* t = reg.find(s.type);
+  if (!t || !t->create) fail(s, "type '" + s.type + "' cannot be built");
+  sc_core::sc_module* m = t->create(s.name.c_str(), *s.params, seed);
+  pf.modules.emplace_back(m);
+  M* typed = dynamic_cast<M*>(m);
+  if (!typed) fail(s, "type '" + s.type + "' is not usable in this position yet");
+  return typed;
+}
+
+}  // namespace
+
+std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Registry& reg) {
+  auto pf = std::make_unique<Platform>();
+  pf->memory = create<SparseMemory>(*pf, cfg.memory, reg, cfg.seed);
+  pf->host = create<host::LinuxHost>(*pf, cfg.host, reg, cfg.seed);
+  pf->host->mem.bind(pf->memory->socket);
+
+  std::map<std::string, unsigned> iommu_index;
+  for (const auto& s : cfg.iommus) {
+    auto* smmu = create<smmuv3::SmmuV3>(*pf, s, reg, cfg.seed);
+    smmu->mem.bind(pf->memory->socket);
+    pf->host->mmio.bind(smmu->regs);
+    iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
+    pf->smmus.push_back(smmu);
+  }
+  std::map<std::string, RootPort*> ports;
+  std::map<std::string, std::string> port_iommu;
+  for (const auto& s : cfg.root_ports) {
+    auto* rp = create<RootPort>(*pf, s, reg, cfg.seed);
+    const auto it = iommu_index.find(s.ref);
+    if (it == iommu_index.end()) fail(s, "iommu '" + s.ref + "' does not exist");
+    rp->to_iommu.bind(pf->smmus[it->second]->upstream);
+    ports[s.name] = rp;
+    port_iommu[s.name] = s.ref;
+    pf->root_ports.push_back(rp);
+  }
+  std::map<std::string, unsigned> ep_index;
+  std::map<std::string, std::string> port_user;
+  for (const auto& s : cfg.endpoints) {
+    auto* ep = create<Endpoint>(*pf, s, reg, cfg.seed);
+    const auto it = ports.find(s.ref);
+    if (it == ports.end()) fail(s, "port '" + s.ref + "' does not exist");
+    if (auto u = port_user.find(s.ref); u != port_user.end())
+      fail(s, "root port '" + s.ref + "' already links endpoint '" + u->second +
+                  "' (one endpoint per root port: switches are not modelled yet)");
+    port_user[s.ref] = s.name;
+    ep->dma.bind(it->second->from_device);
+    ep->set_rid(s.rid);
+    pf->host->bars.bind(ep->bar);
+    ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq());
+    pf->endpoints.push_back(ep);
+  }
+  for (const auto& s : cfg.workloads) {
+    const auto it = ep_index.find(s.ref);
+    if (it == ep_index.end()) fail(s, "endpoint '" + s.ref + "' does not exist");
+    if (s.type == "stream") {
+      const auto& w = params_as<host::StreamWorkloadParams>(*s.params);
+      if (w.page_size & (w.page_size - 1) || (w.page_size != 4096 && w.page_size != (2u << 20) && w.page_size != (1u << 30)))
+        fail(s, "page_size must be 4KiB, 2MiB or 1GiB");
+      pf->host->add_workload(it->second, w);
+    } else if (s.type == "map_unmap") {
+      pf->host->add_workload(it->second, params_as<host::MapUnmapWorkloadParams>(*s.params));
+    } else {
+      fail(s, "workload type '" + s.type + "' is not supported");
+    }
+  }
+  return pf;
+}
+
+}  // namespace iommusim

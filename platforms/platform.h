@@ -1,0 +1,32 @@
+// A built platform: the modules of a validated config, bound together, plus the workloads given
+// to the host. Owns every module; destroying it tears the platform down.
+#pragma once
+#include <systemc>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "platforms/config.h"
+
+namespace iommusim {
+class SparseMemory;
+class RootPort;
+class Endpoint;
+namespace smmuv3 { class SmmuV3; }
+namespace host { class LinuxHost; }
+
+struct Platform {
+  std::vector<std::unique_ptr<sc_core::sc_module>> modules;  // construction order
+  SparseMemory* memory = nullptr;
+  std::vector<smmuv3::SmmuV3*> smmus;
+  std::vector<RootPort*> root_ports;
+  std::vector<Endpoint*> endpoints;
+  host::LinuxHost* host = nullptr;
+};
+
+// Builds and binds the platform described by cfg. Must run before sc_start, in a fresh simulation
+// context. Throws ConfigError for topologies the models cannot build.
+std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Registry& reg);
+
+}  // namespace iommusim

@@ -1,0 +1,14 @@
+// Entry point of a simulation run: what `iommusim run` calls once the config is loaded.
+#pragma once
+#include <string>
+
+#include "platforms/config.h"
+
+namespace iommusim {
+
+struct RunOptions { std::string out_dir = "out"; int verbosity = 0; /* -1 quiet, 0 normal, 1 -v, 2 -vv */ };
+// Builds the platform, simulates, writes out_dir/stats.json and out_dir/config.resolved.yaml, prints the summary.
+// Returns the process exit status. Throws ConfigError for problems found while building.
+int run_simulation(const PlatformConfig& cfg, const RunOptions& opts);
+
+}  // namespace iommusim

@@ -1,0 +1,28 @@
+// End-of-run statistics: the module tree walked into JSON, and the cross-component summary.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <systemc>
+
+#include <ostream>
+#include <string>
+
+namespace iommusim {
+struct Platform;
+
+struct Summary {
+  uint64_t dma_requests = 0, dma_faults = 0, dma_bytes = 0;
+  double throughput_gbit_s = 0;  // bytes over simulated time spent by the busiest endpoint
+  double latency_p50_ns = 0, latency_p99_ns = 0, latency_mean_ns = 0;
+  uint64_t iotlb_lookups = 0, iotlb_hits = 0;
+  uint64_t inv_commands = 0, inv_syncs = 0;
+  uint64_t walks = 0, walk_reads = 0;
+  uint64_t host_cpu_ps = 0;
+};
+
+nlohmann::json dump_module_stats();
+Summary summarize(Platform& pf);
+nlohmann::json to_json(const Summary& s);
+void print_summary(std::ostream& os, const Summary& s, const sc_core::sc_time& sim, double wall_s,
+                   const std::string& out_dir);
+
+}  // namespace iommusim

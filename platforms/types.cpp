@@ -1,0 +1,40 @@
+// Registers every shipped model type once: name -> kind, description, parameters, factory.
+#include "models/host/linux_host.h"
+#include "models/host/workloads.h"
+#include "models/iommu/smmuv3/smmuv3.h"
+#include "models/memory/sparse_memory.h"
+#include "models/pcie/endpoint.h"
+#include "models/pcie/root_port.h"
+#include "platforms/registry.h"
+
+namespace iommusim {
+
+namespace {
+Registry make_registry() {
+  Registry r;
+  r.add<SparseMemoryParams>("sparse_memory", Kind::Memory, "sparse DRAM with latency and one bandwidth channel",
+                            [](const char* n, const SparseMemoryParams& p, uint64_t) { return new SparseMemory(n, p); });
+  r.add<smmuv3::SmmuV3Params>(
+      "smmuv3", Kind::Iommu, "Arm SMMUv3: stream table, CDs, VMSAv8-64 tables, command and event queues",
+      [](const char* n, const smmuv3::SmmuV3Params& p, uint64_t seed) { return new smmuv3::SmmuV3(n, p, seed); });
+  r.add<RootPortParams>("pcie_root_port", Kind::RootPort, "PCIe root port with its link to one endpoint",
+                        [](const char* n, const RootPortParams& p, uint64_t) { return new RootPort(n, p); });
+  r.add<EndpointParams>("pcie_endpoint", Kind::Endpoint, "PCIe endpoint with a DMA engine",
+                        [](const char* n, const EndpointParams& p, uint64_t seed) { return new Endpoint(n, p, seed); });
+  r.add<host::HostParams>(
+      "linux_host", Kind::Host, "host CPU running Linux's IOMMU drivers and DMA API",
+      [](const char* n, const host::HostParams& p, uint64_t seed) { return new host::LinuxHost(n, p, seed); });
+  r.add<host::StreamWorkloadParams>("stream", Kind::Workload,
+                                    "host maps a buffer once; the device runs a synthetic pattern over it");
+  r.add<host::MapUnmapWorkloadParams>("map_unmap", Kind::Workload,
+                                      "driver loop of dma_map, device DMA of the buffer, dma_unmap");
+  return r;
+}
+}  // namespace
+
+const Registry& default_registry() {
+  static const Registry r = make_registry();
+  return r;
+}
+
+}  // namespace iommusim
