@@ -1,8 +1,12 @@
 // Platform builder: creates each section's model through the registry and binds the sockets.
 #include "platforms/platform.h"
 
+#include <sysc/kernel/sc_spawn.h>
+
+#include <chrono>
 #include <map>
 
+#include "models/common/sim_time.h"
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
 #include "models/iommu/smmuv3/smmuv3.h"
@@ -75,17 +79,38 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     const auto it = ep_index.find(s.ref);
     if (it == ep_index.end()) fail(s, "endpoint '" + s.ref + "' does not exist");
     if (s.type == "stream") {
-      const auto& w = params_as<host::StreamWorkloadParams>(*s.params);
+      auto w = params_as<host::StreamWorkloadParams>(*s.params);
+      if (w.label.empty()) w.label = s.name;
       if (w.page_size & (w.page_size - 1) || (w.page_size != 4096 && w.page_size != (2u << 20) && w.page_size != (1u << 30)))
         fail(s, "page_size must be 4KiB, 2MiB or 1GiB");
       pf->host->add_workload(it->second, w);
     } else if (s.type == "map_unmap") {
-      pf->host->add_workload(it->second, params_as<host::MapUnmapWorkloadParams>(*s.params));
+      auto w = params_as<host::MapUnmapWorkloadParams>(*s.params);
+      if (w.label.empty()) w.label = s.name;
+      pf->host->add_workload(it->second, w);
     } else {
       fail(s, "workload type '" + s.type + "' is not supported");
     }
   }
   return pf;
+}
+
+SimResult simulate(Platform& pf, const PlatformConfig& cfg) {
+  SimResult r;
+  if (pf.host->has_workloads())
+    sc_core::sc_spawn([&] {
+      sc_core::wait(pf.host->workloads_done());
+      r.workloads_finished = true;
+      sc_core::sc_stop();
+    });
+  else
+    r.workloads_finished = true;
+  // sc_stop() ending a run is normal, not worth SystemC's info message.
+  sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  const auto wall0 = std::chrono::steady_clock::now();
+  sc_core::sc_start(to_sc(cfg.duration));
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return r;
 }
 
 }  // namespace iommusim

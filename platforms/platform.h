@@ -29,4 +29,11 @@ struct Platform {
 // context. Throws ConfigError for topologies the models cannot build.
 std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Registry& reg);
 
+struct SimResult {
+  bool workloads_finished = false;  // false if run.duration ended the run first
+  double wall_s = 0;
+};
+// Runs the simulation until every workload finished or run.duration passed, whichever is first.
+SimResult simulate(Platform& pf, const PlatformConfig& cfg);
+
 }  // namespace iommusim

@@ -2,9 +2,7 @@
 #include "platforms/run.h"
 
 #include <nlohmann/json.hpp>
-#include <sysc/kernel/sc_spawn.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,18 +34,9 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   tlm::tlm_global_quantum::instance().set(to_sc(cfg.quantum));
   auto pf = build_platform(cfg, default_registry());
 
-  // End the run when every workload is done, or at run.duration, whichever comes first.
-  bool finished = false;
-  if (pf->host->has_workloads())
-    sc_core::sc_spawn([&] {
-      sc_core::wait(pf->host->workloads_done());
-      finished = true;
-      sc_core::sc_stop();
-    });
-
-  const auto wall0 = std::chrono::steady_clock::now();
-  sc_core::sc_start(to_sc(cfg.duration));
-  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const SimResult sim = simulate(*pf, cfg);
+  const double wall_s = sim.wall_s;
+  const bool finished = sim.workloads_finished;
 
   nlohmann::json j;
   auto& meta = j["meta"];
@@ -57,7 +46,7 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   meta["sim_time_ns"] = to_ns(sc_core::sc_time_stamp());
   meta["wall_s"] = wall_s;
   meta["delta_cycles"] = sc_core::sc_delta_count();
-  meta["workloads_finished"] = finished || !pf->host->has_workloads();
+  meta["workloads_finished"] = finished;
   const Summary s = summarize(*pf);
   j["summary"] = to_json(s);
   j["components"] = dump_module_stats();
@@ -72,7 +61,7 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
     f << cfg.resolved_yaml;
   }
   if (opts.verbosity >= 0) print_summary(std::cout, s, sc_core::sc_time_stamp(), wall_s, opts.out_dir);
-  if (!finished && pf->host->has_workloads() && opts.verbosity >= 0)
+  if (!finished && opts.verbosity >= 0)
     std::cerr << "iommusim: warning: run.duration reached before the workloads finished\n";
   return 0;
 }

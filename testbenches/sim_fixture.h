@@ -6,13 +6,16 @@
 
 namespace iommusim::test {
 
+// SystemC keeps one global context; replacing it is the only way to re-elaborate in-process.
+// The old context is leaked on purpose: modules of a finished run may still refer to it.
+inline void fresh_context() {
+  sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
+  sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
+}
+
 class SimTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // SystemC keeps one global context; replacing it is the only way to re-elaborate in-process.
-    sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
-    sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
-  }
+  void SetUp() override { fresh_context(); }
 };
 
 }  // namespace iommusim::test

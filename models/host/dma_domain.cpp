@@ -39,6 +39,7 @@ uint64_t DmaDomain::map(uint64_t pa, uint64_t size, IoProt prot, uint64_t max_pa
     return 0;
   }
   const PgWork w = dom_->map(*iova, pa - off, len, prot, max_page);
+  if (w.tables_freed) dom_->flush_walk(*iova, len);  // the IOMMU may still cache the freed tables
   cpu_.spend(to_sc(p_.cost.map_call) + to_sc(p_.cost.pte_write) * w.ptes + to_sc(p_.cost.table_alloc) * w.tables,
              Cpu::Cat::Map);
   cpu_.current = Cpu::Cat::Other;

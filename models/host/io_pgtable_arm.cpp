@@ -2,10 +2,19 @@
 #include "models/host/io_pgtable_arm.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
 namespace iommusim::host {
+namespace {
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "%#llx", static_cast<unsigned long long>(v));
+  return b;
+}
+}  // namespace
 
 void PhysMem::zero(uint64_t pa, size_t len) {
   static const std::vector<uint8_t> zeros(65536, 0);
@@ -66,7 +75,13 @@ IoPgtableArm::Work IoPgtableArm::map(uint64_t iova, uint64_t pa, uint64_t size, 
       }
     }
     const uint64_t slot = table + uint64_t{g_.index(iova, level)} * 8;
-    if (mem_.read64(slot) & pgtable::desc::VALID) throw std::invalid_argument("io-pgtable: IOVA already mapped");
+    const uint64_t old = mem_.read64(slot);
+    if (old & pgtable::desc::VALID) {
+      const pgtable::Decoded od = pgtable::decode(old, level, g_, stage2_);
+      if (od.kind != pgtable::Kind::Table || !table_empty(od.addr, level + 1))
+        throw std::invalid_argument("io-pgtable: IOVA " + hex(iova) + " already mapped at level " + std::to_string(level));
+      free_table(od.addr, level + 1, w);
+    }
     uint64_t leaf;
     if (stage2_) {
       pgtable::S2Attrs a;
@@ -96,6 +111,24 @@ IoPgtableArm::Work IoPgtableArm::map(uint64_t iova, uint64_t pa, uint64_t size, 
     size -= span;
   }
   return w;
+}
+
+bool IoPgtableArm::table_empty(uint64_t table, unsigned level) {
+  for (unsigned i = 0; i < g_.entries(level); ++i) {
+    const pgtable::Decoded d = pgtable::decode(mem_.read64(table + uint64_t{i} * 8), level, g_, stage2_);
+    if (d.kind == pgtable::Kind::Invalid) continue;
+    if (d.kind != pgtable::Kind::Table || !table_empty(d.addr, level + 1)) return false;
+  }
+  return true;
+}
+
+void IoPgtableArm::free_table(uint64_t table, unsigned level, Work& w) {
+  for (unsigned i = 0; i < g_.entries(level); ++i) {
+    const pgtable::Decoded d = pgtable::decode(mem_.read64(table + uint64_t{i} * 8), level, g_, stage2_);
+    if (d.kind == pgtable::Kind::Table) free_table(d.addr, level + 1, w);
+  }
+  alloc_.free(table, std::max<uint64_t>(std::max<uint64_t>(g_.table_bytes(level), 64), uint64_t{1} << g_.shift));
+  ++w.tables_freed;
 }
 
 IoPgtableArm::Work IoPgtableArm::unmap(uint64_t iova, uint64_t size, uint64_t& leaf_size) {

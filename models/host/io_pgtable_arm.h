@@ -1,6 +1,7 @@
 // Builds and edits VMSAv8-64 translation tables in simulated memory, as Linux's io-pgtable-arm
 // does for SMMU domains: largest page size that fits alignment, tables allocated on demand.
-// Not modelled: freeing empty intermediate tables, splitting blocks on partial unmap (refused),
+// An empty table where a block is wanted is freed and replaced, as Linux does (the caller
+// then flushes walk caches). Not modelled: freeing tables emptied by unmap, splitting blocks on partial unmap (refused),
 // contiguous-hint entries, dirty tracking.
 #pragma once
 #include <cstdint>
@@ -19,8 +20,9 @@ struct IoProt {
 class IoPgtableArm {
  public:
   struct Work {
-    unsigned ptes = 0;    // entries written
-    unsigned tables = 0;  // table pages allocated
+    unsigned ptes = 0;          // entries written
+    unsigned tables = 0;        // table pages allocated
+    unsigned tables_freed = 0;  // empty tables replaced by a block: the caller must flush walk caches
   };
 
   IoPgtableArm(PhysMem& mem, PhysAlloc& alloc, pgtable::Granule g, unsigned ias, bool stage2);
@@ -40,6 +42,9 @@ class IoPgtableArm {
 
  private:
   uint64_t new_table(unsigned level, Work& w);
+  // True if the table at `level` (and every table below it) holds no valid leaf.
+  bool table_empty(uint64_t table, unsigned level);
+  void free_table(uint64_t table, unsigned level, Work& w);
   PhysMem& mem_;
   PhysAlloc& alloc_;
   pgtable::Geometry g_;

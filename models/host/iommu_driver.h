@@ -19,6 +19,8 @@ class IommuDomain {
   virtual PgWork unmap(uint64_t iova, uint64_t size, uint64_t& leaf_size) = 0;
   // Invalidate the IOMMU's caches for [iova, iova+size) mapped with leaves of leaf_size, and wait.
   virtual void flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size) = 0;
+  // Invalidate cached table pointers (walk caches) for [iova, iova+size) after tables were freed.
+  virtual void flush_walk(uint64_t iova, uint64_t size) = 0;
   // Invalidate everything cached for this domain, and wait.
   virtual void flush_all() = 0;
   virtual uint64_t granule() const = 0;

@@ -178,7 +178,6 @@ void LinuxHost::ep_thread(unsigned ep) {
     else
       run_map_unmap(ep, w.m, *work_stats_.back());
   }
-  ran_any_ = true;
   if (--pending_ == 0) all_done_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -187,9 +186,11 @@ void put(StatGroup& g, const char* name, const char* desc, uint64_t v) { g.count
 }  // namespace
 
 void LinuxHost::run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup& g) {
-  const uint64_t align = std::max<uint64_t>(4096, std::min(w.page_size, std::bit_ceil(w.window)));
-  const uint64_t buf = alloc_buffer(w.window, align);
-  const uint64_t iova = dma_map(ep, buf, w.window, IoProt{}, w.page_size);
+  // The buffer comes from pages of page_size (hugepages when larger than 4 KiB), as a benchmark
+  // would allocate it: a window smaller than a hugepage still sits in one.
+  const uint64_t mapped = (w.window + w.page_size - 1) / w.page_size * w.page_size;
+  const uint64_t buf = alloc_buffer(mapped, w.page_size);
+  const uint64_t iova = dma_map(ep, buf, mapped, IoProt{}, w.page_size);
   if (iova == 0) throw std::runtime_error("host: no IOVA space for a " + std::to_string(w.window) + "-byte window");
   DmaJob j;
   j.iova = iova;
@@ -215,7 +216,7 @@ void LinuxHost::run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup
   const double secs = static_cast<double>(r.end_ps - r.start_ps) * 1e-12;
   const double gbps = secs > 0 ? static_cast<double>(r.bytes) * 8 / secs / 1e9 : 0.0;
   g.derived("throughput_gbit_s", "payload throughput in Gbit/s", [gbps] { return gbps; });
-  if (w.unmap_at_end) dma_unmap(ep, iova, w.window);
+  if (w.unmap_at_end) dma_unmap(ep, iova, mapped);
 }
 
 void LinuxHost::run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, StatGroup& g) {

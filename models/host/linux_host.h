@@ -57,7 +57,11 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
 
   // Notified when every configured workload has finished.
   sc_core::sc_event& workloads_done() { return all_done_; }
-  bool has_workloads() const { return pending_ > 0 || ran_any_; }
+  bool has_workloads() const {
+    for (const auto& e : eps_)
+      if (!e.work.empty()) return true;
+    return false;
+  }
   StatGroup& stats() override { return stats_; }
 
  private:
@@ -94,7 +98,6 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   std::vector<std::unique_ptr<StatGroup>> work_stats_;
   bool booted_ = false;
   unsigned pending_ = 0;
-  bool ran_any_ = false;
   uint64_t next_tag_ = 1;
   sc_core::sc_event booted_ev_, all_done_;
 };

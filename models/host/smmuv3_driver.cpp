@@ -16,6 +16,10 @@ void SmmuV3Domain::flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size)
 
 void SmmuV3Domain::flush_all() { drv_.tlb_inv_asid(asid_); }
 
+void SmmuV3Domain::flush_walk(uint64_t iova, uint64_t size) {
+  drv_.tlb_inv_range(asid_, iova, size, uint64_t{1} << pgt_->geometry().shift, false);
+}
+
 SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
                            Mmio& mmio, sc_core::sc_event& sync_wake, StatGroup& parent)
     : name_(std::move(name)),
@@ -168,7 +172,7 @@ void SmmuV3Driver::tlb_inv_asid(uint16_t asid) {
   issue({c}, true);
 }
 
-void SmmuV3Driver::tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size) {
+void SmmuV3Driver::tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size, bool leaf) {
   constexpr unsigned tg_shift = 12;  // 4K granule domains
   const uint64_t granule = uint64_t{1} << tg_shift;
   // R2.3: whole-ASID invalidation for size 0, or without RIL once the range reaches (granule/8) pages.
@@ -177,7 +181,7 @@ void SmmuV3Driver::tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, ui
   Cmd c;
   c.opcode = op::TLBI_NH_VA;
   c.asid = asid;
-  c.leaf = true;
+  c.leaf = leaf;
   const uint64_t end = iova + size;
   if (ril_) {
     uint64_t pages = size >> tg_shift;

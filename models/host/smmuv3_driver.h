@@ -36,6 +36,7 @@ class SmmuV3Domain final : public IommuDomain {
   PgWork unmap(uint64_t iova, uint64_t size, uint64_t& leaf) override { return pgt_->unmap(iova, size, leaf); }
   void flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size) override;
   void flush_all() override;
+  void flush_walk(uint64_t iova, uint64_t size) override;
   uint64_t granule() const override { return uint64_t{1} << pgt_->geometry().shift; }
   unsigned ias_bits() const override { return pgt_->geometry().input_bits; }
   std::optional<uint64_t> iova_to_phys(uint64_t iova) override { return pgt_->iova_to_phys(iova); }
@@ -58,7 +59,7 @@ class SmmuV3Driver final : public IommuDriver {
   void attach(IommuDomain& d, uint32_t rid) override;
 
   // Invalidation per R2.3 for one stage-1 domain; returns after the final CMD_SYNC completed.
-  void tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size);
+  void tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size, bool leaf = true);
   void tlb_inv_asid(uint16_t asid);
   // Writes the commands (batches of tlbi_batch, the last followed by CMD_SYNC if sync) and waits.
   void issue(const std::vector<smmuv3::Cmd>& cmds, bool sync);

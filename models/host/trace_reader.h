@@ -1,0 +1,74 @@
+// Streaming parser for trace files (traces/README.md): one event per next(), one line in memory.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace iommusim::host {
+
+// A malformed trace or an event that cannot be replayed; what() is "<file>:<line>: <what>".
+struct TraceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TraceEvent {
+  enum class Op : uint8_t { DmaMap, DmaUnmap, Wait, Read, Write };
+  enum class Dir : uint8_t { Bidirectional, ToDevice, FromDevice };
+
+  uint64_t time_ps = 0;  // as written (relative to the previous event if `relative`)
+  bool relative = false;
+  uint64_t at_ps = 0;    // resolved: from the start of the trace
+  uint64_t line = 0;     // 1-based line in the file
+  std::string actor;     // "host" or an endpoint name
+  Op op = Op::Wait;
+
+  // Fields; which ones are meaningful depends on op (see README).
+  std::string buf;          // handle name (dma_map, dma_unmap, read/write buf=)
+  std::string iova_of;      // read/write iova=@name: the IOVA of that handle's last mapping
+  bool has_iova = false;    // read/write iova=<addr>
+  uint64_t iova = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t count = 1;
+  uint64_t stride = 0;      // 0: `size` (back-to-back)
+  bool has_pasid = false;
+  uint32_t pasid = 0;
+  Dir dir = Dir::Bidirectional;
+  uint64_t page_size = 0;   // 0: no limit (largest page that fits, as Linux)
+  std::string dev;          // dma_map: endpoint whose DMA domain maps it; empty: the workload's endpoint
+  uint64_t wait_ps = 0;     // wait time=
+
+  bool is_device_op() const { return op == Op::Read || op == Op::Write; }
+};
+
+const char* op_name(TraceEvent::Op op);
+
+class TraceReader {
+ public:
+  static constexpr size_t kMaxLine = 4096;  // longer lines are an error, so memory stays bounded
+
+  // Opens `path` (a file or a FIFO); throws TraceError if it cannot be read.
+  explicit TraceReader(std::string path);
+  // Parses the next event into `ev`; false at end of file. Throws TraceError on a malformed line.
+  bool next(TraceEvent& ev);
+
+  const std::string& path() const { return path_; }
+  uint64_t line() const { return line_; }
+  // "<file>:<line>: " for messages about the event last returned.
+  std::string where(uint64_t line) const { return path_ + ":" + std::to_string(line) + ": "; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const;
+  void parse(std::string_view text, TraceEvent& ev);
+
+  std::string path_;
+  std::ifstream in_;
+  std::array<char, kMaxLine + 1> buf_{};
+  uint64_t line_ = 0;
+  uint64_t prev_ps_ = 0;
+};
+
+}  // namespace iommusim::host
