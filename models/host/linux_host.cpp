@@ -10,6 +10,7 @@
 
 #include "models/common/log.h"
 #include "models/host/smmuv3_driver.h"
+#include "models/host/trace_replay.h"
 
 namespace iommusim::host {
 
@@ -86,11 +87,19 @@ unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned
 }
 
 void LinuxHost::add_workload(unsigned ep, const StreamWorkloadParams& w) {
-  eps_.at(ep).work.push_back({true, w, {}});
+  eps_.at(ep).work.push_back({true, w, {}, false, {}});
 }
 
 void LinuxHost::add_workload(unsigned ep, const MapUnmapWorkloadParams& w) {
-  eps_.at(ep).work.push_back({false, {}, w});
+  eps_.at(ep).work.push_back({false, {}, w, false, {}});
+}
+
+void LinuxHost::add_workload(unsigned ep, const TraceWorkloadParams& w) {
+  WorkItem item;
+  item.stream = false;
+  item.trace = true;
+  item.t = w;
+  eps_.at(ep).work.push_back(std::move(item));
 }
 
 void LinuxHost::boot() {
@@ -125,6 +134,19 @@ void LinuxHost::event_thread(unsigned iommu) {
 }
 
 uint64_t LinuxHost::alloc_buffer(uint64_t size, uint64_t align) { return alloc_.alloc(size, align); }
+
+void LinuxHost::free_buffer(uint64_t pa, uint64_t size) { alloc_.free(pa, size); }
+
+std::optional<unsigned> LinuxHost::find_endpoint(const std::string& name) const {
+  for (unsigned i = 0; i < eps_.size(); ++i)
+    if (eps_[i].name == name) return i;
+  return std::nullopt;
+}
+
+void LinuxHost::fail_run(const std::string& msg) {
+  if (error_.empty()) error_ = msg;
+  sc_core::sc_stop();
+}
 
 DmaDomain& LinuxHost::dma_domain(unsigned ep) {
   auto& e = eps_.at(ep);
@@ -170,10 +192,12 @@ void LinuxHost::ep_thread(unsigned ep) {
   auto& e = eps_[ep];
   for (size_t i = 0; i < e.work.size(); ++i) {
     const auto& w = e.work[i];
-    std::string label = w.stream ? w.s.label : w.m.label;
+    std::string label = w.trace ? w.t.label : w.stream ? w.s.label : w.m.label;
     if (label.empty()) label = e.name + ".w" + std::to_string(i);
     work_stats_.push_back(std::make_unique<StatGroup>(label, &stats_));
-    if (w.stream)
+    if (w.trace)
+      run_trace(ep, w.t, *work_stats_.back());
+    else if (w.stream)
       run_stream(ep, w.s, *work_stats_.back());
     else
       run_map_unmap(ep, w.m, *work_stats_.back());
@@ -225,6 +249,8 @@ void LinuxHost::run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, Stat
   Counter& bytes = g.counter("bytes", "bytes transferred");
   Counter& faults = g.counter("faults", "DMA requests that faulted");
   Counter& iters = g.counter("iterations", "iterations completed");
+  Counter& probe_faults = g.counter("probe_faults", "post-unmap probes that faulted");
+  Counter& probe_stale = g.counter("probe_stale", "post-unmap probes that succeeded (stale translation)");
   const sc_core::sc_time start = sc_core::sc_time_stamp();
   const uint64_t busy0 = cpu_.busy_ps();
   for (uint64_t i = 0; i < w.iterations; ++i) {
@@ -242,6 +268,14 @@ void LinuxHost::run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, Stat
     bytes += r.bytes;
     faults += r.faults;
     dma_unmap(ep, iova, w.buffer);
+    if (w.probe_after_unmap) {
+      DmaJob p;
+      p.iova = iova;
+      p.window = p.size = static_cast<uint32_t>(std::min<uint64_t>(w.request_size, w.buffer));
+      p.count = 1;
+      const JobResult pr = run_job(ep, p);
+      ++(pr.faults ? probe_faults : probe_stale);
+    }
     ++iters;
     iter_ns.record(static_cast<uint64_t>(to_ns(sc_core::sc_time_stamp() - t0)));
   }
@@ -250,6 +284,10 @@ void LinuxHost::run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, Stat
   put(g, "elapsed_ps", "workload duration", to_ps(sc_core::sc_time_stamp() - start));
   put(g, "cpu_ps", "CPU time charged during the workload", cpu_.busy_ps() - busy0);
   g.derived("throughput_gbit_s", "payload throughput in Gbit/s", [gbps] { return gbps; });
+}
+
+void LinuxHost::run_trace(unsigned ep, const TraceWorkloadParams& w, StatGroup& g) {
+  TraceReplay(*this, ep, w, g).run();
 }
 
 }  // namespace iommusim::host

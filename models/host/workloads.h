@@ -44,6 +44,7 @@ struct MapUnmapWorkloadParams {
   uint64_t request_size = 256;
   uint64_t iterations = 1000;
   bool write = false;              // device writes (receive) instead of reads (transmit)
+  bool probe_after_unmap = false;  // DMA the buffer once more after each unmap (must fault in strict mode)
 
   void visit(ParamVisitor& v) {
     v.text("label", label, "name of this workload's statistics group");
@@ -51,6 +52,28 @@ struct MapUnmapWorkloadParams {
     v.bytes("request_size", request_size, "bytes per DMA request", 1, 4096);
     v.count("iterations", iterations, "map / DMA / unmap iterations", 1, 1ull << 32);
     v.flag("write", write, "the device writes the buffer instead of reading it");
+    v.flag("probe_after_unmap", probe_after_unmap,
+           "after each unmap, have the device read the unmapped IOVA once and count the outcome");
+  }
+};
+
+// Replays a trace file (traces/README.md) of host and device operations; the workload's endpoint
+// is the default device for host operations.
+enum class TraceMode { Open = 0, Closed = 1 };
+struct TraceWorkloadParams {
+  std::string label;
+  std::string file;               // relative to the config file's directory (resolved by the platform)
+  TraceMode mode = TraceMode::Open;
+  uint64_t request_size = 256;    // largest DMA request a device op is split into
+
+  void visit(ParamVisitor& v) {
+    v.text("label", label, "name of this workload's statistics group");
+    v.text("file", file, "trace file, relative to the config file's directory");
+    v.choice_enum("mode", mode, {"open", "closed"},
+                  "open: issue each event at its timestamp; closed: issue each when the previous completes");
+    v.bytes("request_size", request_size,
+            "largest request a device op is split into (a power of two, at most the endpoint's max_read_request)",
+            4, 4096);
   }
 };
 

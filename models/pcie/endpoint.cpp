@@ -92,6 +92,10 @@ void Endpoint::run(const DmaJob& j) {
     const bool write = j.read_fraction < 1.0 && rng_.unit() >= j.read_fraction;
     const size_t slot = i % n;
     const sc_time issue = std::max(next_issue, slot_done_[slot]);
+    // Sync before issuing, so a request is never translated more than one quantum before its
+    // issue time: ordering against host operations is exact to within the quantum.
+    qk_.set(issue - sc_core::sc_time_stamp());
+    if (qk_.need_sync()) qk_.sync();
 
     tlm::tlm_generic_payload* gp = pool_.acquire();
     gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
@@ -128,8 +132,6 @@ void Endpoint::run(const DmaJob& j) {
 
     slot_done_[slot] = done;
     next_issue = issue + issue_interval_;
-    qk_.set(issue - sc_core::sc_time_stamp());
-    if (qk_.need_sync()) qk_.sync();
   }
   qk_.set(end - sc_core::sc_time_stamp());
   qk_.sync();
