@@ -48,9 +48,9 @@ Summary summarize(Platform& pf) {
     }
   }
   if (any && last > first) s.throughput_gbit_s = static_cast<double>(s.dma_bytes) * 8.0 / to_ns(last - first);
-  s.latency_p50_ns = static_cast<double>(lat.percentile(0.5));
-  s.latency_p99_ns = static_cast<double>(lat.percentile(0.99));
-  s.latency_mean_ns = lat.mean();
+  s.latency_p50_ns = static_cast<double>(lat.percentile(0.5)) / 1000.0;
+  s.latency_p99_ns = static_cast<double>(lat.percentile(0.99)) / 1000.0;
+  s.latency_mean_ns = lat.mean() / 1000.0;
   for (auto* m : pf.smmus) {
     StatGroup& g = m->stats();
     s.iotlb_lookups += find_u64(g, "iotlb.lookups");

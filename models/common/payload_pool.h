@@ -25,19 +25,26 @@ class PayloadPool : public tlm::tlm_mm_interface {
   }
 
   tlm::tlm_generic_payload* acquire() {
+    PcieExt* e;
+    return acquire(e);
+  }
+  // Also hands back the payload's PcieExt, saving the initiator an extension lookup.
+  tlm::tlm_generic_payload* acquire(PcieExt*& ext) {
     tlm::tlm_generic_payload* p;
     if (free_.empty()) {
       p = new tlm::tlm_generic_payload(this);
-      auto* e = new PcieExt;
-      p->set_extension(e);
+      ext = new PcieExt;
+      p->set_extension(ext);
       all_.push_back(p);
-      exts_.push_back(e);
+      exts_.push_back(ext);
+      ext_of_.push_back({p, ext});
     } else {
       p = free_.back();
       free_.pop_back();
+      ext = find_ext(p);
     }
     p->acquire();
-    p->get_extension<PcieExt>()->reset();
+    ext->reset();
     p->set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     p->set_dmi_allowed(false);
     p->set_byte_enable_ptr(nullptr);
@@ -50,6 +57,13 @@ class PayloadPool : public tlm::tlm_mm_interface {
   size_t allocated() const { return all_.size(); }
 
  private:
+  // Few payloads live per pool (one per request in flight): a short scan beats a hash lookup.
+  PcieExt* find_ext(const tlm::tlm_generic_payload* p) const {
+    for (const auto& [gp, e] : ext_of_)
+      if (gp == p) return e;
+    return p->get_extension<PcieExt>();
+  }
+  std::vector<std::pair<const tlm::tlm_generic_payload*, PcieExt*>> ext_of_;
   std::vector<tlm::tlm_generic_payload*> free_;
   std::vector<tlm::tlm_generic_payload*> all_;
   std::vector<PcieExt*> exts_;

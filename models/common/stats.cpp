@@ -8,14 +8,6 @@
 
 namespace iommusim {
 
-unsigned Histogram::index(uint64_t v) {
-  if (v < (1u << kSub)) return static_cast<unsigned>(v);
-  const unsigned msb = 63 - static_cast<unsigned>(std::countl_zero(v));
-  const unsigned shift = msb - kSub;
-  const unsigned sub = static_cast<unsigned>((v >> shift) & ((1u << kSub) - 1));
-  return ((shift + 1) << kSub) + sub;
-}
-
 uint64_t Histogram::bucket_low(unsigned i) {
   if (i < (1u << kSub)) return i;
   const unsigned shift = (i >> kSub) - 1;

@@ -44,7 +44,12 @@ class Histogram {
     if (o.max_ > max_) max_ = o.max_;
     for (unsigned i = 0; i < kBuckets; ++i) buckets_[i] += o.buckets_[i];
   }
-  static unsigned index(uint64_t v);
+  static unsigned index(uint64_t v) {
+    if (v < (1u << kSub)) return static_cast<unsigned>(v);
+    const unsigned msb = 63 - static_cast<unsigned>(__builtin_clzll(v));
+    const unsigned shift = msb - kSub;
+    return ((shift + 1) << kSub) + static_cast<unsigned>((v >> shift) & ((1u << kSub) - 1));
+  }
   static uint64_t bucket_low(unsigned i);
 
  private:

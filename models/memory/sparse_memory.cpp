@@ -124,7 +124,7 @@ void SparseMemory::b_transport(int, tlm::tlm_generic_payload& gp, sc_core::sc_ti
     ++writes_;
     bytes_written_ += len;
   }
-  const sc_core::sc_time now = sc_core::sc_time_stamp();
+  const sc_core::sc_time now = sim_now();
   const sc_core::sc_time xfer = one_ps_ * (static_cast<double>(len) * ps_per_byte_);  // rounds to nearest ps
   const sc_core::sc_time start = channel_.reserve(now + delay, xfer);
   delay = start + xfer + latency_ - now;

@@ -22,7 +22,7 @@ Endpoint::Endpoint(sc_core::sc_module_name name, const EndpointParams& p, uint64
       bytes_(stats_.counter("bytes", "payload bytes moved by successful requests")),
       faults_(stats_.counter("faults", "requests that completed with an error (translation fault, abort)")),
       jobs_done_(stats_.counter("jobs", "DMA jobs completed")),
-      latency_ns_(stats_.histogram("latency", "ns", "request issue to completion")) {
+      latency_ps_(stats_.histogram("latency", "ps", "request issue to completion")) {
   bar.register_b_transport(this, &Endpoint::bar_b_transport);
   data_.assign(p_.max_read_request < 4096 ? 4096 : p_.max_read_request, 0xA5);
   stats_.derived("throughput_gbps", "payload bytes per second while the engine was busy, in GB/s", [this] {
@@ -78,7 +78,11 @@ void Endpoint::engine() {
 void Endpoint::run(const DmaJob& j) {
   using sc_core::sc_time;
   const size_t n = p_.outstanding;
-  const sc_time start = sc_core::sc_time_stamp() + qk_.get_local_time();
+  // Temporal decoupling by hand (what tlm_quantumkeeper does, with one kernel-time query per
+  // request): the engine runs ahead of the kernel by less than one global quantum.
+  const sc_time quantum = tlm::tlm_global_quantum::instance().get();
+  sc_time now = sim_now();
+  const sc_time start = now;
   slot_done_.assign(n, start);
   job_latency_ps_.reset();
   JobResult res;
@@ -86,37 +90,41 @@ void Endpoint::run(const DmaJob& j) {
   res.start_ps = to_ps(start);
   sc_time next_issue = start, end = start;
   const uint32_t req_size = static_cast<uint32_t>(std::min<uint64_t>(j.size, p_.max_read_request));
+  size_t slot = 0;
   for (uint64_t i = 0; i < j.count; ++i) {
     const uint64_t iova = j.iova + offset_of(j, i);
     const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(req_size, 4096 - (iova & 4095)));
     const bool write = j.read_fraction < 1.0 && rng_.unit() >= j.read_fraction;
-    const size_t slot = i % n;
     const sc_time issue = std::max(next_issue, slot_done_[slot]);
     // Sync before issuing, so a request is never translated more than one quantum before its
     // issue time: ordering against host operations is exact to within the quantum.
-    qk_.set(issue - sc_core::sc_time_stamp());
-    if (qk_.need_sync()) qk_.sync();
+    if (issue - now >= quantum) {
+      wait(issue - now);
+      now = issue;
+    }
 
-    tlm::tlm_generic_payload* gp = pool_.acquire();
+    PcieExt* xp;
+    tlm::tlm_generic_payload* gp = pool_.acquire(xp);
     gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     gp->set_address(iova);
     gp->set_data_ptr(data_.data());
     gp->set_data_length(len);
     gp->set_streaming_width(len);
-    PcieExt& x = pcie(*gp);
+    PcieExt& x = *xp;
     x.rid = rid_;
     x.pasid = j.pasid;
     x.pasid_valid = j.pasid_valid;
 
-    sc_time delay = issue + device_latency_ - sc_core::sc_time_stamp();
+    sc_time delay = issue + device_latency_ - now;
     dma->b_transport(*gp, delay);
-    const sc_time done = sc_core::sc_time_stamp() + delay;
+    now = sim_now();  // a target may have waited
+    const sc_time done = now + delay;
     const bool ok = gp->is_response_ok();
     gp->release();
 
     if (!any_) { first_issue_ = issue; any_ = true; }
-    last_done_ = std::max(last_done_, done);
-    end = std::max(end, done);
+    if (done > last_done_) last_done_ = done;
+    if (done > end) end = done;
     if (ok) {
       ++(write ? writes_ : reads_);
       bytes_ += len;
@@ -126,16 +134,17 @@ void Endpoint::run(const DmaJob& j) {
       ++res.faults;
     }
     ++res.requests;
-    latency_ns_.record(static_cast<uint64_t>(to_ns(done - issue)));
-    job_latency_ps_.record(to_ps(done - issue));
+    const uint64_t lat_ps = (done - issue).value();
+    job_latency_ps_.record(lat_ps);
     if (observer_) observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag});
 
     slot_done_[slot] = done;
+    if (++slot == n) slot = 0;
     next_issue = issue + issue_interval_;
   }
-  qk_.set(end - sc_core::sc_time_stamp());
-  qk_.sync();
+  if (end > now) wait(end - now);
   res.end_ps = to_ps(end);
+  latency_ps_.merge(job_latency_ps_);
   res.lat_mean_ps = static_cast<uint64_t>(job_latency_ps_.mean());
   res.lat_p50_ps = job_latency_ps_.percentile(0.5);
   res.lat_p99_ps = job_latency_ps_.percentile(0.99);

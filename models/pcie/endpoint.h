@@ -13,7 +13,6 @@
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
-#include <tlm_utils/tlm_quantumkeeper.h>
 
 #include <deque>
 #include <functional>
@@ -65,7 +64,7 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   uint64_t requests() const { return reads_.v + writes_.v + faults_.v; }
   uint64_t faults() const { return faults_.v; }
   uint64_t bytes() const { return bytes_.v; }
-  const Histogram& latency() const { return latency_ns_; }
+  const Histogram& latency() const { return latency_ps_; }  // in ps
   bool active() const { return any_; }
   const sc_core::sc_time& first_issue() const { return first_issue_; }
   const sc_core::sc_time& last_done() const { return last_done_; }
@@ -83,7 +82,6 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   uint16_t rid_ = 0;
   PayloadPool pool_;
   Rng rng_;
-  tlm_utils::tlm_quantumkeeper qk_;
   std::deque<DmaJob> jobs_;
   sc_core::sc_event job_added_, irq_;
   std::vector<sc_core::sc_time> slot_done_;
@@ -97,7 +95,7 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   Counter& bytes_;
   Counter& faults_;
   Counter& jobs_done_;
-  Histogram& latency_ns_;
+  Histogram& latency_ps_;
   sc_core::sc_time first_issue_, last_done_;
   bool any_ = false;
   Histogram job_latency_ps_;  // per job, reported through JobResult

@@ -77,12 +77,12 @@ sc_time RootPort::forward(tlm::tlm_fw_transport_if<>& out, tlm::tlm_generic_payl
   gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_time d = rel(t, now);
   out.b_transport(gp, d);
-  now = sc_core::sc_time_stamp();  // the callee may have waited
+  now = sim_now();  // the callee may have waited
   return now + d;
 }
 
 void RootPort::b_transport_up(tlm::tlm_generic_payload& gp, sc_time& delay) {
-  sc_time now = sc_core::sc_time_stamp();
+  sc_time now = sim_now();
   const sc_time t0 = now + delay;
   tlm::tlm_fw_transport_if<>& out = *to_iommu[0];
   const tlm::tlm_command cmd = gp.get_command();
@@ -92,7 +92,14 @@ void RootPort::b_transport_up(tlm::tlm_generic_payload& gp, sc_time& delay) {
   if (cmd == tlm::TLM_READ_COMMAND) {
     ++reads_;
     bytes_read_ += gp.get_data_length();
-    if (splittable(gp)) {
+    const uint64_t a0 = gp.get_address();
+    const unsigned len0 = gp.get_data_length();
+    if (splittable(gp) && len0 != 0 && link_.request_chunk(a0, len0) == len0 &&
+        link_.completion_chunk(a0, len0) == len0) {
+      // The common small read: one request TLP, one completion; no slicing of the payload.
+      const sc_time ready = forward(out, gp, link_.send(Dir::Up, t0, 0, tlp) + rc_latency_, now) + rc_latency_;
+      done = link_.send(Dir::Down, ready, gp.is_response_ok() ? len0 : 0, cpl);
+    } else if (splittable(gp)) {
       Slice s(gp);
       const unsigned len = s.len();
       uint64_t off = 0;
@@ -150,7 +157,7 @@ void RootPort::b_transport_up(tlm::tlm_generic_payload& gp, sc_time& delay) {
 }
 
 void RootPort::b_transport_down(tlm::tlm_generic_payload& gp, sc_time& delay) {
-  sc_time now = sc_core::sc_time_stamp();
+  sc_time now = sim_now();
   const sc_time t0 = now + delay;
   if (to_device.size() == 0) {
     gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);

@@ -426,7 +426,7 @@ TEST_F(ConfigTest, MissingRequired) {
   EXPECT_EQ(err(variant(10, "    - { name: rp0 }")), f + ":10: platform.root_ports[rp0].iommu: missing required key");
   EXPECT_EQ(err(variant(12, "    - { name: nic0, port: rp0 }")), f + ":12: platform.endpoints[nic0].rid: missing required key");
   EXPECT_EQ(err(variant(16, "    - { size: 1KiB }")), f + ":16: run.workloads[0].endpoint: missing required key");
-  EXPECT_EQ(err(variant(14, "  seed2: 1")), f + ":14: run.seed2: unknown key (valid keys: duration, workloads)");
+  EXPECT_EQ(err(variant(14, "  seed2: 1")), f + ":14: run.seed2: unknown key (valid keys: duration, quantum, workloads)");
   const std::string p = write("nodur.yaml", {"seed: 1", "run:", "  workloads: []"});
   EXPECT_EQ(err(p), p + ":2: run.duration: missing required key");
 }

@@ -19,8 +19,18 @@ class SetAssoc {
     if (entries_ && entries_ % ways_ != 0)
       throw std::invalid_argument(std::string(name) + ": ways must divide entries");
     sets_ = entries_ ? entries_ / ways_ : 0;
+    set_mask_ = sets_ && (sets_ & (sets_ - 1)) == 0 ? sets_ - 1 : 0;
     repl_ = p.replacement;
     slots_.resize(entries_);
+    // Wide sets (fully associative caches) are searched by scanning; a direct-mapped table of
+    // way hints, indexed like the set, finds the usual hit in one probe. Hints are only hints:
+    // a stale one fails the match and the scan runs.
+    if (ways_ > 8) {
+      hint_mask_ = 1;
+      while (hint_mask_ < 4 * ways_) hint_mask_ <<= 1;
+      hints_.assign(hint_mask_ * (sets_ ? sets_ : 1), 0);
+      --hint_mask_;
+    }
   }
   bool enabled() const { return entries_ != 0; }
   uint64_t sets() const { return sets_; }
@@ -30,13 +40,21 @@ class SetAssoc {
   template <class Match>
   Entry* find(uint64_t index, Match&& match) {
     if (!entries_) return nullptr;
-    Slot* s = &slots_[(index % sets_) * ways_];
-    for (uint64_t w = 0; w < ways_; ++w) {
-      if (s[w].valid && match(s[w].e)) {
-        if (repl_ == Replacement::Lru) s[w].stamp = ++clock_;
-        return &s[w].e;
-      }
+    const uint64_t set = set_of(index);
+    Slot* s = &slots_[set * ways_];
+    if (!hints_.empty()) {
+      uint32_t& h = hints_[set * (hint_mask_ + 1) + (index & hint_mask_)];
+      Slot& hs = s[h];
+      if (hs.valid && match(hs.e)) return touch(hs);
+      for (uint64_t w = 0; w < ways_; ++w)
+        if (s[w].valid && match(s[w].e)) {
+          h = static_cast<uint32_t>(w);
+          return touch(s[w]);
+        }
+      return nullptr;
     }
+    for (uint64_t w = 0; w < ways_; ++w)
+      if (s[w].valid && match(s[w].e)) return touch(s[w]);
     return nullptr;
   }
 
@@ -46,7 +64,7 @@ class SetAssoc {
   template <class Same>
   Entry* insert(uint64_t index, const Entry& e, Same&& same, bool* evicted_out = nullptr) {
     if (!entries_) return nullptr;
-    Slot* s = &slots_[(index % sets_) * ways_];
+    Slot* s = &slots_[set_of(index) * ways_];
     Slot* victim = nullptr;
     for (uint64_t w = 0; w < ways_; ++w)
       if (s[w].valid && same(s[w].e)) { victim = &s[w]; break; }
@@ -68,6 +86,8 @@ class SetAssoc {
     victim->e = e;
     victim->valid = true;
     victim->stamp = ++clock_;
+    if (!hints_.empty())
+      hints_[set_of(index) * (hint_mask_ + 1) + (index & hint_mask_)] = static_cast<uint32_t>(victim - s);
     if (evicted_out) *evicted_out = evicted;
     return &victim->e;
   }
@@ -92,8 +112,16 @@ class SetAssoc {
     bool valid = false;
     uint64_t stamp = 0;
   };
+  Entry* touch(Slot& s) {
+    if (repl_ == Replacement::Lru) s.stamp = ++clock_;
+    return &s.e;
+  }
+  std::vector<uint32_t> hints_;
+  uint64_t hint_mask_ = 0;
   std::vector<Slot> slots_;
-  uint64_t entries_ = 0, ways_ = 1, sets_ = 0, clock_ = 0;
+  // Power-of-two set counts index with a mask: a division costs more than the rest of a hit.
+  uint64_t set_of(uint64_t index) const { return set_mask_ || sets_ == 1 ? index & set_mask_ : index % sets_; }
+  uint64_t entries_ = 0, ways_ = 1, sets_ = 0, set_mask_ = 0, clock_ = 0;
   Replacement repl_ = Replacement::Lru;
   Rng rng_;
 };

@@ -63,7 +63,8 @@ void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
 
 void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   ++transactions_;
-  sc_core::sc_time t = sc_core::sc_time_stamp() + delay;
+  const sc_core::sc_time now = sim_now();  // nothing below waits
+  sc_core::sc_time t = now + delay;
   const PcieExt* x = gp.get_extension<PcieExt>();
   const uint32_t sid = x ? x->rid : 0;
   const bool ssv = x && x->pasid_valid;
@@ -74,23 +75,23 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
   if (!(cr0_ & cr0::SMMUEN)) {
     if (gbpa_ & gbpa::ABORT) {
       ++aborted_;
-      delay = t - sc_core::sc_time_stamp();
+      delay = t - now;
       return fail(gp, IoStatus::Aborted);
     }
     ++bypassed_;
   } else {
-    Event ev;
+    Event& ev = fault_ev_;  // filled only on a fault: no per-transaction initialisation
     const StreamConfig* c = config(sid, ssv, ssid, t, ev);
     if (!c) {
       ++faults_;
       record_event(ev, t);
-      delay = t - sc_core::sc_time_stamp();
+      delay = t - now;
       return fail(gp, IoStatus::ConfigFault);
     }
     switch (c->mode) {
       case StreamConfig::Mode::Abort:
         ++aborted_;
-        delay = t - sc_core::sc_time_stamp();
+        delay = t - now;
         return fail(gp, IoStatus::Aborted);
       case StreamConfig::Mode::Bypass: ++bypassed_; break;
       case StreamConfig::Mode::Stage1:
@@ -98,7 +99,7 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
         const bool s2 = c->mode == StreamConfig::Mode::Stage2;
         const bool write = gp.is_write();
         ev.type = 0;
-        WalkResult wr;
+        WalkResult& wr = fault_walk_;
         const TlbEntry* e = nullptr;
         if ((va >> c->fmt.input_bits()) == 0) e = core_.translate(c->tag, s2, c->fmt, c->root, va, t, wr);
         if (e) {
@@ -116,6 +117,9 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
           }
         }
         if (ev.type) {
+          const uint8_t type = ev.type;
+          ev = Event{};
+          ev.type = type;
           ++faults_;
           if (c->record) {
             ev.sid = sid;
@@ -128,7 +132,7 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
             ev.input_addr = va;
             record_event(ev, t);
           }
-          delay = t - sc_core::sc_time_stamp();
+          delay = t - now;
           return fail(gp, ev.type == evt::F_PERMISSION ? IoStatus::PermissionFault : IoStatus::TranslationFault);
         }
         pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
@@ -137,7 +141,7 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
     }
   }
   gp.set_address(pa);
-  delay = t - sc_core::sc_time_stamp();
+  delay = t - now;
   mem->b_transport(gp, delay);
   gp.set_address(va);
 }
@@ -149,9 +153,9 @@ bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_co
   gp->set_data_ptr(static_cast<unsigned char*>(data));
   gp->set_data_length(len);
   gp->set_streaming_width(len);
-  sc_core::sc_time d = t - sc_core::sc_time_stamp();
+  sc_core::sc_time d = t - sim_now();
   mem->b_transport(*gp, d);
-  t = sc_core::sc_time_stamp() + d;
+  t = sim_now() + d;
   const bool ok = gp->is_response_ok();
   gp->release();
   return ok;
@@ -175,7 +179,7 @@ void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
   mem_access(true, addr, rec, sizeof rec, t);
   eventq_prod_ = queue_inc(eventq_prod_, log2);
   ++events_;
-  eventq_irq_.notify(t > sc_core::sc_time_stamp() ? t - sc_core::sc_time_stamp() : sc_core::SC_ZERO_TIME);
+  eventq_irq_.notify(t > sim_now() ? t - sim_now() : sc_core::SC_ZERO_TIME);
 }
 
 }  // namespace iommusim::smmuv3

@@ -64,7 +64,15 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   void up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void fail(tlm::tlm_generic_payload& gp, IoStatus st);
   // Configuration (smmuv3_config.cpp)
-  const StreamConfig* config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev);
+  const StreamConfig* config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
+    // Back-to-back DMA from one stream is the common case: the last entry found answers it.
+    if (last_cfg_ && last_cfg_->sid == sid && last_cfg_->ssv == ssv && last_cfg_->ssid == ssid) {
+      ++cfg_lookups_;
+      return last_cfg_;
+    }
+    return config_lookup(sid, ssv, ssid, t, ev);
+  }
+  const StreamConfig* config_lookup(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev);
   bool fetch_config(StreamConfig& c, sc_core::sc_time& t, Event& ev);
   bool fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::sc_time& t, Event& ev);
   void invalidate_config(uint32_t sid_first, uint32_t sid_last, bool any_ssid, uint32_t ssid);
@@ -91,6 +99,9 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   PayloadPool pool_;
   TranslationCore core_;
   SetAssoc<StreamConfig> cfg_cache_;
+  const StreamConfig* last_cfg_ = nullptr;
+  Event fault_ev_;         // scratch fault record of the transaction being translated
+  WalkResult fault_walk_;  // last entry found; cleared by any invalidation or fill
   sc_core::sc_time mmio_latency_, cfgi_latency_, tlbi_latency_, sync_latency_, other_latency_;
 
   // Register state

@@ -19,11 +19,11 @@ bool granule_of(unsigned shift, pgtable::Granule& g) {
 
 }  // namespace
 
-const StreamConfig* SmmuV3::config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
+const StreamConfig* SmmuV3::config_lookup(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
   ++cfg_lookups_;
   const uint64_t key = key_of(sid, ssv, ssid);
   auto same = [&](const StreamConfig& c) { return c.sid == sid && c.ssv == ssv && c.ssid == ssid; };
-  if (const StreamConfig* c = cfg_cache_.find(key, same)) return c;
+  if (const StreamConfig* c = cfg_cache_.find(key, same)) return last_cfg_ = c;
   ++cfg_misses_;
   StreamConfig c;
   c.sid = sid;
@@ -34,7 +34,8 @@ const StreamConfig* SmmuV3::config(uint32_t sid, bool ssv, uint32_t ssid, sc_cor
   ev.ssv = ssv;
   ev.ssid = ssid;
   if (!fetch_config(c, t, ev)) return nullptr;
-  if (const StreamConfig* stored = cfg_cache_.insert(key, c, same)) return stored;
+  last_cfg_ = nullptr;  // the insert may evict the remembered entry
+  if (const StreamConfig* stored = cfg_cache_.insert(key, c, same)) return last_cfg_ = stored;
   // Configuration cache disabled: keep one decoded copy for this transaction.
   static thread_local StreamConfig scratch;
   scratch = c;
@@ -168,6 +169,7 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
 }
 
 void SmmuV3::invalidate_config(uint32_t sid_first, uint32_t sid_last, bool any_ssid, uint32_t ssid) {
+  last_cfg_ = nullptr;
   cfg_cache_.invalidate_if([&](const StreamConfig& c) {
     return c.sid >= sid_first && c.sid <= sid_last && (any_ssid || (c.ssv ? c.ssid : 0) == ssid);
   });
