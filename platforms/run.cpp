@@ -60,7 +60,11 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
     std::ofstream f(fs::path(opts.out_dir) / "config.resolved.yaml");
     f << cfg.resolved_yaml;
   }
-  if (opts.verbosity >= 0) print_summary(std::cout, s, sc_core::sc_time_stamp(), wall_s, opts.out_dir);
+  if (opts.verbosity >= 0) {
+    print_summary(std::cout, s, sc_core::sc_time_stamp(), wall_s, opts.out_dir);
+    std::cout << "workloads\n";
+    print_workloads(std::cout, *pf);
+  }
   if (!finished && opts.verbosity >= 0)
     std::cerr << "iommusim: warning: run.duration reached before the workloads finished\n";
   return 0;

@@ -84,6 +84,28 @@ nlohmann::json to_json(const Summary& s) {
   return j;
 }
 
+void print_workloads(std::ostream& os, Platform& pf) {
+  char buf[256];
+  for (const StatGroup* g : pf.host->stats().children()) {
+    double v = 0, mean = 0, p99 = 0, gbps = 0;
+    if (g->find("latency_mean_ps", mean)) {
+      g->find("latency_p99_ps", p99);
+      g->find("requests", v);
+      g->find("throughput_gbit_s", gbps);
+      std::snprintf(buf, sizeof buf, "  %-16s %8.0f requests  mean %7.1f ns  p99 %7.1f ns  %7.2f Gbit/s\n",
+                    g->name().c_str(), v, mean / 1000.0, p99 / 1000.0, gbps);
+      os << buf;
+    } else if (g->find("iterations", v)) {
+      double cpu = 0;
+      g->find("cpu_ps", cpu);
+      g->find("throughput_gbit_s", gbps);
+      std::snprintf(buf, sizeof buf, "  %-16s %8.0f iterations  %7.2f Gbit/s  CPU %.0f ns/iteration\n",
+                    g->name().c_str(), v, gbps, v > 0 ? cpu / 1000.0 / v : 0.0);
+      os << buf;
+    }
+  }
+}
+
 void print_summary(std::ostream& os, const Summary& s, const sc_core::sc_time& sim, double wall_s,
                    const std::string& out_dir) {
   char buf[512];

@@ -22,6 +22,8 @@ struct Summary {
 nlohmann::json dump_module_stats();
 Summary summarize(Platform& pf);
 nlohmann::json to_json(const Summary& s);
+// One line per host workload (its label, requests or iterations, latency, throughput).
+void print_workloads(std::ostream& os, Platform& pf);
 void print_summary(std::ostream& os, const Summary& s, const sc_core::sc_time& sim, double wall_s,
                    const std::string& out_dir);
 
