@@ -130,6 +130,7 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
             ev.s2 = s2;
             ev.cls = evt::CLASS_IN;
             ev.input_addr = va;
+            if (s2) ev.ipa = va & ~uint64_t{7};  // stage-2-only: the input address is the IPA
             record_event(ev, t);
           }
           delay = t - now;

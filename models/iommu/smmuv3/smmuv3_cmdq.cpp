@@ -27,6 +27,8 @@ void SmmuV3::cmdq_thread() {
         ++cmd_errors_;
         break;
       }
+      // Commands take effect (and errors show) only once the fetch's data has arrived.
+      if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
       for (uint32_t i = 0; i < n; ++i) {
         const uint64_t* raw = &buf[2 * i];
         const uint8_t opcode = static_cast<uint8_t>(raw[0] & 0xFF);
