@@ -4,6 +4,7 @@
 #include <sysc/kernel/sc_spawn.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 
 #include "models/common/sim_time.h"
@@ -87,6 +88,20 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     } else if (s.type == "map_unmap") {
       auto w = params_as<host::MapUnmapWorkloadParams>(*s.params);
       if (w.label.empty()) w.label = s.name;
+      pf->host->add_workload(it->second, w);
+    } else if (s.type == "trace") {
+      auto w = params_as<host::TraceWorkloadParams>(*s.params);
+      if (w.label.empty()) w.label = s.name;
+      if (w.file.empty()) fail(s, "file: a trace file is required");
+      if (w.request_size & (w.request_size - 1)) fail(s, "request_size must be a power of two");
+      // Relative to the config given on the command line, so a config and its traces move together.
+      std::filesystem::path f(w.file);
+      if (f.is_relative()) f = std::filesystem::path(cfg.path).parent_path() / f;
+      w.file = f.lexically_normal().string();
+      // Only existence here: the trace may be a FIFO, which opening would block on; it is read during the run.
+      std::error_code ec;
+      if (!std::filesystem::exists(f, ec) || std::filesystem::is_directory(f, ec))
+        fail(s, "file: trace '" + w.file + "' does not exist");
       pf->host->add_workload(it->second, w);
     } else {
       fail(s, "workload type '" + s.type + "' is not supported");

@@ -35,6 +35,8 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   auto pf = build_platform(cfg, default_registry());
 
   const SimResult sim = simulate(*pf, cfg);
+  // A workload's input that proved bad mid-run (a trace line) is bad input like a config error.
+  if (!pf->host->error().empty()) throw ConfigError(pf->host->error());
   const double wall_s = sim.wall_s;
   const bool finished = sim.workloads_finished;
 

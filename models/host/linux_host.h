@@ -13,6 +13,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq);
   void add_workload(unsigned ep, const StreamWorkloadParams& w);
   void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);
+  void add_workload(unsigned ep, const TraceWorkloadParams& w);
 
   // Kernel API for workloads and testbenches (call from a SystemC thread).
   void wait_booted();
@@ -52,7 +54,18 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   void dma_unmap(unsigned ep, uint64_t iova, uint64_t size);
   JobResult run_job(unsigned ep, DmaJob j);
   DmaDomain& dma_domain(unsigned ep);
+  void free_buffer(uint64_t pa, uint64_t size);
+  // Endpoint index by name (trace actors), nullopt if no such endpoint.
+  std::optional<unsigned> find_endpoint(const std::string& name) const;
+  const std::string& endpoint_name(unsigned ep) const { return eps_.at(ep).name; }
+  size_t endpoint_count() const { return eps_.size(); }
+
+  // A workload's input proved bad mid-run (e.g. a trace line): keeps the first message and stops
+  // the simulation. The run driver reports error() and exits with status 2.
+  void fail_run(const std::string& msg);
+  const std::string& error() const { return error_; }
   PhysMem& phys() { return *this; }
+  IommuDriver& driver(unsigned iommu) { return *drivers_.at(iommu); }
   Cpu& cpu() { return cpu_; }
 
   // Notified when every configured workload has finished.
@@ -70,6 +83,8 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
     bool stream;
     StreamWorkloadParams s;
     MapUnmapWorkloadParams m;
+    bool trace = false;  // replaces `stream` as the discriminator when set
+    TraceWorkloadParams t;
   };
   struct Ep {
     std::string name;
@@ -86,6 +101,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   void event_thread(unsigned iommu);
   void run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup& g);
   void run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, StatGroup& g);
+  void run_trace(unsigned ep, const TraceWorkloadParams& w, StatGroup& g);
 
   HostParams p_;
   StatGroup stats_;
@@ -99,6 +115,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   bool booted_ = false;
   unsigned pending_ = 0;
   uint64_t next_tag_ = 1;
+  std::string error_;
   sc_core::sc_event booted_ev_, all_done_;
 };
 

@@ -33,7 +33,7 @@ struct TraceEvent {
   uint64_t offset = 0;
   uint64_t size = 0;
   uint64_t count = 1;
-  uint64_t stride = 0;      // 0: `size` (back-to-back)
+  uint64_t stride = 0;      // distance between burst elements; defaults to size (back-to-back)
   bool has_pasid = false;
   uint32_t pasid = 0;
   Dir dir = Dir::Bidirectional;
