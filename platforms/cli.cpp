@@ -10,6 +10,7 @@
 
 #include "models/common/log.h"
 #include "platforms/config.h"
+#include "platforms/platform.h"
 #include "platforms/registry.h"
 #include "platforms/run.h"
 
@@ -143,6 +144,8 @@ int cmd_check(const std::vector<std::string>& args) {
   if (p.vm.count("help")) return std::cout << d, 0;
   const int verbosity = verbosity_of(p);
   const PlatformConfig cfg = load_config(need_config(p, "check"), sets_of(p), default_registry());
+  // Elaborate too: the builder rejects topologies the models cannot make.
+  build_platform(cfg, default_registry());
   if (verbosity >= 1) std::cout << cfg.resolved_yaml;
   if (verbosity >= 0)
     std::cout << "OK: " << cfg.iommus.size() << " iommus, " << cfg.root_ports.size() << " root ports, "

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "models/common/sim_time.h"
+#include "models/common/units.h"
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
 #include "models/iommu/smmuv3/smmuv3.h"
@@ -36,7 +37,16 @@ M* create(Platform& pf, const Section& s, const Registry& reg, uint64_t seed) {
 }  // namespace
 
 std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Registry& reg) {
+  if (cfg.iommus.empty()) throw ConfigError(cfg.path + ": platform.iommus: at least one IOMMU is required");
+  if (cfg.endpoints.empty()) throw ConfigError(cfg.path + ": platform.endpoints: at least one endpoint is required");
   auto pf = std::make_unique<Platform>();
+  {
+    const auto& mem = params_as<SparseMemoryParams>(*cfg.memory.params);
+    const auto& hp = params_as<host::HostParams>(*cfg.host.params);
+    if (hp.phys_base > mem.size || hp.phys_size > mem.size - hp.phys_base)
+      fail(cfg.host, "phys_base + phys_size (" + units::format_bytes(hp.phys_base) + " + " +
+                         units::format_bytes(hp.phys_size) + ") exceeds memory size " + units::format_bytes(mem.size));
+  }
   pf->memory = create<SparseMemory>(*pf, cfg.memory, reg, cfg.seed);
   pf->host = create<host::LinuxHost>(*pf, cfg.host, reg, cfg.seed);
   pf->host->mem.bind(pf->memory->socket);

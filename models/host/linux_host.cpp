@@ -14,6 +14,19 @@
 
 namespace iommusim::host {
 
+namespace {
+// The CPU's own accesses (MMIO, functional table stores, device doorbells) are rare and not on
+// the DMA path, so they use a stack payload rather than a pool.
+void cpu_access(tlm::tlm_generic_payload& gp, bool write, uint64_t addr, const void* data, size_t len) {
+  gp.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  gp.set_address(addr);
+  gp.set_data_ptr(const_cast<unsigned char*>(static_cast<const unsigned char*>(data)));
+  gp.set_data_length(static_cast<unsigned>(len));
+  gp.set_streaming_width(static_cast<unsigned>(len));
+  gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+}
+}  // namespace
+
 // Timed register access through one of the host's MMIO ports; the CPU stalls for the access.
 struct LinuxHost::MmioPort final : Mmio {
   LinuxHost& h;
@@ -21,12 +34,7 @@ struct LinuxHost::MmioPort final : Mmio {
   MmioPort(LinuxHost& host, unsigned i) : h(host), idx(i) {}
   uint64_t access(bool wr, uint64_t off, uint64_t v, unsigned len) {
     tlm::tlm_generic_payload gp;
-    gp.set_command(wr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-    gp.set_address(off);
-    gp.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
-    gp.set_data_length(len);
-    gp.set_streaming_width(len);
-    gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    cpu_access(gp, wr, off, &v, len);
     sc_core::sc_time d = sc_core::SC_ZERO_TIME;
     h.mmio[idx]->b_transport(gp, d);
     if (!gp.is_response_ok()) throw std::runtime_error("host: MMIO access failed at offset " + std::to_string(off));
@@ -53,21 +61,13 @@ LinuxHost::~LinuxHost() = default;
 
 void LinuxHost::read(uint64_t pa, void* dst, size_t len) {
   tlm::tlm_generic_payload gp;
-  gp.set_command(tlm::TLM_READ_COMMAND);
-  gp.set_address(pa);
-  gp.set_data_ptr(static_cast<unsigned char*>(dst));
-  gp.set_data_length(static_cast<unsigned>(len));
-  gp.set_streaming_width(static_cast<unsigned>(len));
+  cpu_access(gp, false, pa, dst, len);
   if (mem->transport_dbg(gp) != len) throw std::runtime_error("host: memory read outside memory");
 }
 
 void LinuxHost::write(uint64_t pa, const void* src, size_t len) {
   tlm::tlm_generic_payload gp;
-  gp.set_command(tlm::TLM_WRITE_COMMAND);
-  gp.set_address(pa);
-  gp.set_data_ptr(const_cast<unsigned char*>(static_cast<const unsigned char*>(src)));
-  gp.set_data_length(static_cast<unsigned>(len));
-  gp.set_streaming_width(static_cast<unsigned>(len));
+  cpu_access(gp, true, pa, src, len);
   if (mem->transport_dbg(gp) != len) throw std::runtime_error("host: memory write outside memory");
 }
 
@@ -164,11 +164,7 @@ JobResult LinuxHost::run_job(unsigned ep, DmaJob j) {
   j.tag = next_tag_++;
   auto& e = eps_.at(ep);
   tlm::tlm_generic_payload gp;
-  gp.set_command(tlm::TLM_WRITE_COMMAND);
-  gp.set_address(kJobDoorbellOffset);
-  gp.set_data_ptr(reinterpret_cast<unsigned char*>(&j));
-  gp.set_data_length(sizeof j);
-  gp.set_streaming_width(sizeof j);
+  cpu_access(gp, true, kJobDoorbellOffset, &j, sizeof j);
   sc_core::sc_time d = sc_core::SC_ZERO_TIME;
   bars[ep]->b_transport(gp, d);
   if (!gp.is_response_ok()) throw std::runtime_error("host: device " + e.name + " refused a DMA job");
@@ -176,11 +172,7 @@ JobResult LinuxHost::run_job(unsigned ep, DmaJob j) {
   for (;;) {
     sc_core::wait(*e.irq);
     tlm::tlm_generic_payload rd;
-    rd.set_command(tlm::TLM_READ_COMMAND);
-    rd.set_address(kJobResultOffset);
-    rd.set_data_ptr(reinterpret_cast<unsigned char*>(&r));
-    rd.set_data_length(sizeof r);
-    rd.set_streaming_width(sizeof r);
+    cpu_access(rd, false, kJobResultOffset, &r, sizeof r);
     sc_core::sc_time d2 = sc_core::SC_ZERO_TIME;
     bars[ep]->b_transport(rd, d2);
     if (rd.is_response_ok() && r.tag == j.tag) return r;
