@@ -16,13 +16,7 @@ class PayloadPool : public tlm::tlm_mm_interface {
   PayloadPool() = default;
   PayloadPool(const PayloadPool&) = delete;
   PayloadPool& operator=(const PayloadPool&) = delete;
-  ~PayloadPool() override {
-    for (auto* p : all_) {
-      p->clear_extension(p->get_extension<PcieExt>());
-      delete p;
-    }
-    for (auto* e : exts_) delete e;
-  }
+  ~PayloadPool() override = default;
 
   tlm::tlm_generic_payload* acquire() {
     PcieExt* e;
@@ -30,21 +24,15 @@ class PayloadPool : public tlm::tlm_mm_interface {
   }
   // Also hands back the payload's PcieExt, saving the initiator an extension lookup.
   tlm::tlm_generic_payload* acquire(PcieExt*& ext) {
-    tlm::tlm_generic_payload* p;
-    if (free_.empty()) {
-      p = new tlm::tlm_generic_payload(this);
-      ext = new PcieExt;
-      p->set_extension(ext);
-      all_.push_back(p);
-      exts_.push_back(ext);
-      ext_of_.push_back({p, ext});
-    } else {
-      p = free_.back();
-      free_.pop_back();
-      ext = find_ext(p);
+    if (!free_) {
+      all_.push_back(std::make_unique<Pooled>(this));
+      free_ = all_.back().get();
     }
+    Pooled* p = free_;
+    free_ = p->next_free;
+    ext = &p->ext;
     p->acquire();
-    ext->reset();
+    p->ext.reset();
     p->set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     p->set_dmi_allowed(false);
     p->set_byte_enable_ptr(nullptr);
@@ -52,21 +40,26 @@ class PayloadPool : public tlm::tlm_mm_interface {
     p->set_streaming_width(0);
     return p;
   }
-  // tlm_mm_interface: called when the reference count drops to zero.
-  void free(tlm::tlm_generic_payload* p) override { free_.push_back(p); }
+  // tlm_mm_interface: called when the reference count drops to zero. Only this pool's payloads
+  // name it as their memory manager, so p is one of ours.
+  void free(tlm::tlm_generic_payload* p) override {
+    Pooled* q = static_cast<Pooled*>(p);
+    q->next_free = free_;
+    free_ = q;
+  }
   size_t allocated() const { return all_.size(); }
 
  private:
-  // Few payloads live per pool (one per request in flight): a short scan beats a hash lookup.
-  PcieExt* find_ext(const tlm::tlm_generic_payload* p) const {
-    for (const auto& [gp, e] : ext_of_)
-      if (gp == p) return e;
-    return p->get_extension<PcieExt>();
-  }
-  std::vector<std::pair<const tlm::tlm_generic_payload*, PcieExt*>> ext_of_;
-  std::vector<tlm::tlm_generic_payload*> free_;
-  std::vector<tlm::tlm_generic_payload*> all_;
-  std::vector<PcieExt*> exts_;
+  // A payload and its extension in one object: no lookup to find the extension again.
+  struct Pooled : tlm::tlm_generic_payload {
+    explicit Pooled(tlm::tlm_mm_interface* mm) : tlm::tlm_generic_payload(mm) { set_extension(&ext); }
+    // Detach before the base destructor, which would free (delete) every extension still set.
+    ~Pooled() override { clear_extension(&ext); }
+    PcieExt ext;
+    Pooled* next_free = nullptr;  // free-list link (intrusive: release and acquire never allocate)
+  };
+  Pooled* free_ = nullptr;  // LIFO: the most recently released (cache-warm) payload goes out first
+  std::vector<std::unique_ptr<Pooled>> all_;
 };
 
 inline PcieExt& pcie(tlm::tlm_generic_payload& p) {

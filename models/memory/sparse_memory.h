@@ -80,6 +80,8 @@ class SparseMemory : public sc_core::sc_module, public HasStats {
   Occupancy channel_;
   double ps_per_byte_;
   sc_core::sc_time one_ps_, latency_, dmi_latency_per_byte_;
+  unsigned xfer_len_ = 0;  // transfer time of the last burst length (0 bytes take 0 ps)
+  sc_core::sc_time xfer_ = sc_core::SC_ZERO_TIME;
 
   StatGroup stats_;
   Counter& reads_;

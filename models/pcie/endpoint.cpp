@@ -91,8 +91,16 @@ void Endpoint::run(const DmaJob& j) {
   sc_time next_issue = start, end = start;
   const uint32_t req_size = static_cast<uint32_t>(std::min<uint64_t>(j.size, p_.max_read_request));
   size_t slot = 0;
+  // Sequential offsets advance by addition: (i * size) % window without a division per request.
+  const bool sequential = j.pattern == DmaPattern::Sequential;
+  const uint64_t window = j.window ? j.window : j.size;
+  uint64_t seq_off = 0;
   for (uint64_t i = 0; i < j.count; ++i) {
-    const uint64_t iova = j.iova + offset_of(j, i);
+    const uint64_t iova = j.iova + (sequential ? seq_off : offset_of(j, i));
+    if (sequential) {
+      seq_off += j.size;
+      if (seq_off >= window) seq_off %= window;
+    }
     const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(req_size, 4096 - (iova & 4095)));
     const bool write = j.read_fraction < 1.0 && rng_.unit() >= j.read_fraction;
     const sc_time issue = std::max(next_issue, slot_done_[slot]);

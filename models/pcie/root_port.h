@@ -63,10 +63,6 @@ class RootPort : public sc_core::sc_module, public HasStats {
   void b_transport_down(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   unsigned int dbg_up(tlm::tlm_generic_payload& gp);
   unsigned int dbg_down(tlm::tlm_generic_payload& gp);
-  // Forward one (sub)transaction arriving at absolute time t; returns its absolute completion time.
-  // `now` is the caller's sc_time_stamp(), refreshed after the call (saves kernel calls).
-  static sc_core::sc_time forward(tlm::tlm_fw_transport_if<>& out, tlm::tlm_generic_payload& gp,
-                                  const sc_core::sc_time& t, sc_core::sc_time& now);
 
   RootPortParams p_;
   StatGroup stats_;  // before link_: the link's group hangs under it

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "models/common/rng.h"
@@ -56,6 +57,13 @@ class SetAssoc {
     for (uint64_t w = 0; w < ways_; ++w)
       if (s[w].valid && match(s[w].e)) return touch(s[w]);
     return nullptr;
+  }
+
+  // Touches an entry returned by an earlier find() as a hit would (LRU refresh), for callers that
+  // memoise their last hit and know it is still the entry find() would return.
+  Entry* refresh(Entry* e) {
+    static_assert(std::is_standard_layout_v<Slot>, "Slot must start with its entry");
+    return touch(*reinterpret_cast<Slot*>(e));
   }
 
   // Inserts into the set, replacing an entry that `same(e)` says holds the same key, else an

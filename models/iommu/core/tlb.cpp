@@ -19,6 +19,7 @@ Iotlb::Iotlb(const CacheParams& p, uint64_t seed, const char* name, StatGroup& p
 
 const TlbEntry* Iotlb::insert(const TlbEntry& e) {
   if (!arr_.enabled()) return nullptr;
+  memo_ = nullptr;
   ++fills_;
   shifts_present_ |= 1u << e.shift;
   bool evicted = false;

@@ -33,16 +33,30 @@ class Iotlb {
  public:
   Iotlb(const CacheParams& p, uint64_t seed, const char* name, StatGroup& parent);
 
-  // Hot path: probe each page size present; no allocation.
+  // Hot path: probe each page size present; no allocation. A repeat of the last hit's lookup (same
+  // tag, same page of the smallest size present: streaming DMA) is answered from a memo: the array
+  // has not changed since (inserts and invalidations clear the memo, every other hit replaces it),
+  // so find() would return the same entry; it is touched just as find() would.
   const TlbEntry* lookup(TlbTag tag, uint64_t va) {
     ++lookups_;
+    if (memo_ && (va >> memo_shift_) == memo_page_ && tag == memo_tag_) {
+      ++hits_;
+      return arr_.refresh(memo_);
+    }
     for (uint32_t m = shifts_present_; m; m &= m - 1) {
       const unsigned shift = static_cast<unsigned>(__builtin_ctz(m));
       const uint64_t base = va >> shift << shift;
-      const TlbEntry* e = arr_.find(index(base, shift), [&](const TlbEntry& x) {
+      TlbEntry* e = arr_.find(index(base, shift), [&](const TlbEntry& x) {
         return x.shift == shift && x.va == base && x.tag.domain == tag.domain && (x.global || x.tag.space == tag.space);
       });
-      if (e) { ++hits_; return e; }
+      if (e) {
+        ++hits_;
+        memo_ = e;
+        memo_tag_ = tag;
+        memo_shift_ = static_cast<unsigned>(__builtin_ctz(shifts_present_));
+        memo_page_ = va >> memo_shift_;
+        return e;
+      }
     }
     ++misses_;
     return nullptr;
@@ -62,12 +76,18 @@ class Iotlb {
 
  private:
   static uint64_t index(uint64_t base, unsigned shift) { return (base >> shift) ^ (shift * 0x9e37u); }
+  // Every invalidation passes here.
   uint64_t count_inv(uint64_t n) {
+    memo_ = nullptr;
     invalidated_ += n;
     return n;
   }
   SetAssoc<TlbEntry> arr_;
   uint32_t shifts_present_ = 0;
+  TlbEntry* memo_ = nullptr;  // last hit, for lookups of memo_tag_ and page memo_page_
+  TlbTag memo_tag_;
+  uint64_t memo_page_ = 0;
+  unsigned memo_shift_ = 0;
   StatGroup stats_;
   Counter& lookups_;
   Counter& hits_;
