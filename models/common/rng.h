@@ -7,6 +7,8 @@
 namespace iommusim {
 
 class Rng {
+  __extension__ typedef unsigned __int128 u128;  // GCC/Clang extension; -Wpedantic knows it is deliberate
+
  public:
   Rng(uint64_t seed, std::string_view name) {
     uint64_t h = 1469598103934665603ull;  // FNV-1a of the name
@@ -22,7 +24,7 @@ class Rng {
     return r;
   }
   // Uniform in [0, n) without modulo bias worth caring about at 64 bits (Lemire's multiply).
-  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<u128>(next()) * n) >> 64); }
   double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
  private:
