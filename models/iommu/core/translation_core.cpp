@@ -48,13 +48,13 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
 
   unsigned level = first;
   uint64_t table = root;
-  unsigned cached_level;
-  uint64_t cached_table;
-  if (wc_.lookup(tag, stage2, va, first, last, shifts, cached_level, cached_table)) {
-    level = cached_level + 1;
-    table = cached_table;
+  Perm limit{true, true, true, true};
+  if (const WalkCacheEntry* c = wc_.find(tag, stage2, va, first, last, shifts)) {
+    level = c->next_level;
+    table = c->next_table;
+    limit = c->limit;
   }
-  for (;; ++level) {
+  for (;;) {
     uint64_t desc = 0;
     t += walk_read_latency_;
     ++r.reads;
@@ -69,12 +69,18 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
       break;
     }
     if (s.kind == WalkStep::Kind::Table) {
-      if (level >= last) {  // a format adapter must never report a table at the last level
+      const unsigned next = s.next_level == WalkStep::kNextLevel ? level + 1 : s.next_level;
+      // A table at the last level, a non-descending next level or non-zero skipped VA bits are
+      // malformed tables: reported as translation faults.
+      if (level >= last || next <= level || next > last || (va & s.va_zero_mask)) {
         r.fault = WalkFault::Translation;
         break;
       }
-      wc_.insert(tag, stage2, level, va >> shifts[level], s.addr);
+      limit = Perm{limit.r && s.limit.r, limit.w && s.limit.w, limit.x && s.limit.x, limit.user && s.limit.user};
+      wc_.insert(WalkCacheEntry{tag, stage2, static_cast<uint8_t>(level), va >> shifts[level], s.addr,
+                                static_cast<uint8_t>(next), limit});
       table = s.addr;
+      level = next;
       continue;
     }
     if (!s.access_flag) {
@@ -87,7 +93,7 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
     r.entry.pa = s.addr;
     r.entry.global = s.global;
     r.entry.stage2_only = stage2;
-    r.entry.perm = s.perm;
+    r.entry.perm = Perm{s.perm.r && limit.r, s.perm.w && limit.w, s.perm.x && limit.x, s.perm.user && limit.user};
     break;
   }
   r.level = level;

@@ -1,6 +1,7 @@
 // Walk cache implementation.
 #include "models/iommu/core/walk_cache.h"
 
+#include <algorithm>
 #include <string>
 
 namespace iommusim {
@@ -16,30 +17,42 @@ WalkCache::WalkCache(const CacheParams& p, uint64_t seed, const char* name, Stat
   }
 }
 
-bool WalkCache::lookup(TlbTag tag, bool stage2, uint64_t va, unsigned start, unsigned last,
-                       const unsigned* level_shift, unsigned& level, uint64_t& next_table) {
-  if (!lv_[0]->enabled()) return false;
+const WalkCacheEntry* WalkCache::find(TlbTag tag, bool stage2, uint64_t va, unsigned start, unsigned last,
+                                      const unsigned* level_shift) {
+  if (!lv_[0]->enabled()) return nullptr;
   ++lookups_;
-  for (unsigned l = last; l-- > start;) {
+  for (unsigned l = std::min(last, kLevels); l-- > start;) {
     const uint64_t prefix = va >> level_shift[l];
     const auto* e = lv_[l]->find(prefix, [&](const WalkCacheEntry& x) {
       return x.prefix == prefix && x.level == l && x.stage2 == stage2 && x.tag == tag;
     });
     if (e) {
       ++hits_;
-      level = l;
-      next_table = e->next_table;
-      return true;
+      return e;
     }
   }
-  return false;
+  return nullptr;
+}
+
+bool WalkCache::lookup(TlbTag tag, bool stage2, uint64_t va, unsigned start, unsigned last,
+                       const unsigned* level_shift, unsigned& level, uint64_t& next_table) {
+  const WalkCacheEntry* e = find(tag, stage2, va, start, last, level_shift);
+  if (!e) return false;
+  level = e->level;
+  next_table = e->next_table;
+  return true;
 }
 
 void WalkCache::insert(TlbTag tag, bool stage2, unsigned level, uint64_t prefix, uint64_t next_table) {
-  if (level >= kLevels) return;
-  WalkCacheEntry e{tag, stage2, static_cast<uint8_t>(level), prefix, next_table};
-  lv_[level]->insert(prefix, e, [&](const WalkCacheEntry& x) {
-    return x.prefix == prefix && x.stage2 == stage2 && x.tag == tag;
+  WalkCacheEntry e{tag, stage2, static_cast<uint8_t>(level), prefix, next_table,
+                   static_cast<uint8_t>(level + 1), Perm{true, true, true, true}};
+  insert(e);
+}
+
+void WalkCache::insert(const WalkCacheEntry& e) {
+  if (e.level >= kLevels) return;
+  lv_[e.level]->insert(e.prefix, e, [&](const WalkCacheEntry& x) {
+    return x.prefix == e.prefix && x.stage2 == e.stage2 && x.tag == e.tag;
   });
 }
 
