@@ -6,11 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "models/host/io_pgtable_arm.h"
+#include "models/host/io_pgtable.h"
 
 namespace iommusim::host {
-
-using PgWork = IoPgtableArm::Work;
 
 class IommuDomain {
  public:

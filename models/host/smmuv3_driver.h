@@ -18,6 +18,7 @@
 #include "models/common/stats.h"
 #include "models/host/cpu.h"
 #include "models/host/host_params.h"
+#include "models/host/io_pgtable_arm.h"
 #include "models/host/iommu_driver.h"
 #include "models/host/mmio.h"
 #include "models/iommu/smmuv3/smmuv3_defs.h"
