@@ -2,6 +2,7 @@
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
 #include "models/iommu/smmuv3/smmuv3.h"
+#include "models/iommu/vtd/vtd.h"
 #include "models/memory/sparse_memory.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
@@ -17,6 +18,10 @@ Registry make_registry() {
   r.add<smmuv3::SmmuV3Params>(
       "smmuv3", Kind::Iommu, "Arm SMMUv3: stream table, CDs, VMSAv8-64 tables, command and event queues",
       [](const char* n, const smmuv3::SmmuV3Params& p, uint64_t seed) { return new smmuv3::SmmuV3(n, p, seed); });
+  r.add<vtd::VtdParams>(
+      "vtd", Kind::Iommu, "Intel VT-d: legacy/scalable root and context tables, PASID tables, x86 first/second stage, "
+      "invalidation queue, fault recording, interrupt remapping",
+      [](const char* n, const vtd::VtdParams& p, uint64_t seed) { return new vtd::VtdIommu(n, p, seed); });
   r.add<RootPortParams>("pcie_root_port", Kind::RootPort, "PCIe root port with its link to one endpoint",
                         [](const char* n, const RootPortParams& p, uint64_t) { return new RootPort(n, p); });
   r.add<EndpointParams>("pcie_endpoint", Kind::Endpoint, "PCIe endpoint with a DMA engine",

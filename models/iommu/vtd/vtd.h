@@ -1,0 +1,252 @@
+// Intel VT-d (rev 4.x) DMA and interrupt remapping model on the shared translation core.
+//
+// Models: the register file (VER, CAP, ECAP, GCMD/GSTS with TE/SRTP/QIE/IRE/SIRTP/CFI acknowledged at once,
+// RTADDR with its translation-table mode, register-based CCMD and IOTLB invalidation, FSTS, FECTL,
+// NFR fault recording registers at CAP.FRO with F/PFO/FRI semantics, IQA/IQH/IQT/ICS/IECTL/IQERCD, IRTA);
+// legacy-mode root and context entries (second stage or pass-through per TT, DID, AW checked against
+// SAGAW); scalable-mode root, context, PASID-directory and PASID-table entries (PGTT first stage 4/5-level,
+// second stage, pass-through; RID_PASID and RID_PRIV for requests without PASID; SRE and WPE); a context
+// cache per source-id and a PASID cache per (source-id, PASID) tagged with the DID; the core's IOTLB tagged
+// {DID, PASID} and its walk caches standing for the paging-structure caches; x86 checks (rights ANDed over
+// every level: write to a read-only page, user access to a supervisor page; first-stage canonical addresses,
+// second-stage address width, reserved bits); faults recorded with the architectural reason codes,
+// source-id, PASID and address, raising the fault event; the invalidation queue in simulated memory
+// (128/256-bit descriptors, timed fetches, every descriptor type but page-group response executed with a
+// cost, IQH advancing only when a descriptor has completed, invalidation waits with status write / IWC
+// event, IQE with IQERCD on a bad tail, fetch error, unknown type or reserved granularity, the queue
+// stopped until FSTS.IQE is cleared);
+// interrupt remapping of writes to 0xFEE0_0000-0xFEEF_FFFF (remappable format: handle/subhandle, IRTE
+// read from the IRTA table through the interrupt entry cache, present/reserved/source-id checks, reasons
+// 20h-26h; compatibility format passed or blocked per GSTS.CFIS), delivering a compatibility-format MSI
+// write into a configurable window.
+//
+// Not modelled yet: nested translation (PGTT 011b is reported as an invalid PASID-table entry); ATS
+// (translation requests and translated requests are rejected without a fault record; device-TLB
+// invalidations complete at once, so no invalidation time-out, ITE or ICE); the page request queue and
+// page-group responses (their descriptor raises IQE); access/dirty flag updates; execute
+// requests (ECAP.ERS = 0: treated as reads); memory types and snoop attributes; advanced fault logging;
+// protected memory regions; posted interrupts; caching mode (CAP.CM); fault compression; fault and
+// invalidation events as MSIs (an sc_event stands in for each); the CPU interrupt model (remapped
+// interrupts are plain memory writes); reserved-field checks beyond the ones named above; descriptor width
+// versus TTM checks; performance monitoring. The core reports every malformed or non-present entry alike:
+// the model re-reads the walked path untimed to tell reserved-bit faults from non-present ones.
+#pragma once
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/multi_passthrough_target_socket.h>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+
+#include <array>
+#include <vector>
+
+#include "models/common/payload_pool.h"
+#include "models/common/stats.h"
+#include "models/iommu/core/set_assoc.h"
+#include "models/iommu/core/translation_core.h"
+#include "models/iommu/vtd/vtd_defs.h"
+#include "models/iommu/vtd/vtd_params.h"
+#include "models/iommu/vtd/x86_format.h"
+
+namespace iommusim::vtd {
+
+// Where the model places the registers whose offsets the capabilities report (4 KiB register page).
+// The usual Intel placement: fault recording registers at 0x400, IVA/IOTLB_REG at 0x500 (moved up past
+// the recording registers when there are more than 16 of them).
+inline constexpr uint32_t kFro = 0x40;        // CAP.FRO, in 16-byte units
+inline constexpr uint32_t kIro = 0x50;        // ECAP.IRO, in 16-byte units
+inline constexpr uint32_t kRegSpace = 0x1000;
+
+// The translation a (source-id, PASID) resolves to: from a legacy context entry or a PASID-table entry.
+struct DevXlate {
+  enum class Mode : uint8_t { SecondStage, FirstStage, PassThrough } mode = Mode::PassThrough;
+  TlbTag tag;       // {DID, PASID} (legacy mode: PASID 0)
+  X86Format fmt;
+  uint64_t root = 0;
+  bool scalable = false;  // from a scalable-mode PASID-table entry (decides the fault reason codes)
+  bool fpd = false;       // fault processing disabled somewhere on the way: faults are not recorded
+  bool sre = false;       // first stage: supervisor requests allowed (PASID entry SRE)
+  bool wpe = false;       // first stage: supervisor writes honour R/W (PASID entry WPE)
+};
+
+// Context cache: the decoded root + context entry of one source-id.
+struct CtxCacheEntry {
+  uint16_t sid = 0;
+  bool scalable = false;
+  uint16_t did = 0;      // legacy mode
+  DevXlate legacy;       // legacy mode: the whole translation
+  SmContextEntry sm;     // scalable mode
+};
+
+// PASID cache: the decoded PASID-table entry of (source-id, PASID), tagged with its DID.
+struct PasidCacheEntry {
+  uint16_t sid = 0;
+  uint32_t pasid = 0;
+  DevXlate x;
+};
+
+struct IrteCacheEntry {
+  uint32_t index = 0;
+  Irte irte;
+};
+
+class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
+ public:
+  tlm_utils::multi_passthrough_target_socket<VtdIommu> upstream;  // DMA from the PCIe root ports
+  tlm_utils::simple_initiator_socket<VtdIommu> mem;    // to memory: DMA, walks, queues, status and interrupt writes
+  tlm_utils::simple_target_socket<VtdIommu> regs;      // MMIO from the host CPU
+
+  VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t seed = 1);
+  SC_HAS_PROCESS(VtdIommu);
+
+  // Fault event (FECTL): raised when a fault is recorded with none pending, on overflow (PFO) and on IQE.
+  sc_core::sc_event& fault_irq() { return fault_irq_; }
+  // Invalidation completion event (IECTL): raised when a wait descriptor with IF sets ICS.IWC.
+  sc_core::sc_event& inv_irq() { return inv_irq_; }
+  StatGroup& stats() override { return stats_; }
+  TranslationCore& core() { return core_; }
+  uint64_t cap() const { return cap_; }
+  uint64_t ecap() const { return ecap_; }
+
+ private:
+  struct Fault {
+    uint8_t reason = 0;   // 0: blocked without a record
+    bool fpd = false;
+    IoStatus status = IoStatus::TranslationFault;
+    uint64_t info = 0;    // FI: page address, or interrupt index << 48
+  };
+  // The resolved translation for a request, with the privilege of requests without PASID (RID_PRIV).
+  struct Resolved {
+    const DevXlate* x = nullptr;
+    bool rid_priv = false;
+  };
+
+  // Data path (vtd.cpp)
+  void up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  bool translate(tlm::tlm_generic_payload& gp, const PcieExt* x, uint64_t& pa, sc_core::sc_time& t, Fault& f);
+  void fail(tlm::tlm_generic_payload& gp, IoStatus st);
+  void fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t);
+  bool fault_was_reserved(const DevXlate& d, uint64_t va);
+  // Context and PASID entries (vtd_context.cpp)
+  Resolved resolve(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f) {
+    // Back-to-back DMA from one requester is the common case: the last resolution answers it.
+    if (memo_.x && memo_sid_ == sid && memo_pv_ == pv && memo_pasid_ == pasid) {
+      ++ctx_lookups_;
+      if (memo_.x->scalable) ++pasid_lookups_;
+      return memo_;
+    }
+    return resolve_slow(sid, pv, pasid, t, f);
+  }
+  Resolved resolve_slow(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f);
+  const CtxCacheEntry* context_entry(uint16_t sid, bool scalable, sc_core::sc_time& t, Fault& f);
+  bool fetch_legacy_context(CtxCacheEntry& c, sc_core::sc_time& t, Fault& f);
+  bool fetch_sm_context(CtxCacheEntry& c, sc_core::sc_time& t, Fault& f);
+  const PasidCacheEntry* pasid_entry(const CtxCacheEntry& c, uint32_t pasid, sc_core::sc_time& t, Fault& f);
+  bool second_stage_format(unsigned aw, X86Format& fmt) const;
+  void forget_memo() { memo_ = Resolved{}; }
+  // Registers (vtd_regs.cpp)
+  void regs_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  uint32_t reg_read(uint32_t off);
+  void reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay);
+  void gcmd_write(uint32_t v, const sc_core::sc_time& delay);
+  void ccmd_execute();
+  void iotlb_reg_execute();
+  uint32_t fsts_value() const;
+  // Fault recording (vtd_regs.cpp)
+  void record_fault(const FaultRecord& r, sc_core::sc_time t);
+  void fault_event(sc_core::sc_time t);
+  // Invalidation queue (vtd_qi.cpp)
+  void qi_thread();
+  void qi_error(uint8_t iqei, sc_core::sc_time t);
+  bool execute(const Desc& d, uint8_t type, sc_core::sc_time& t);  // false: reserved field (IQE)
+  void complete_wait(const WaitDesc& w, sc_core::sc_time& t);
+  void inv_context(uint8_t g, uint16_t did, uint16_t sid, uint8_t fm);
+  uint8_t inv_iotlb(uint8_t g, uint16_t did, uint8_t am, bool ih, uint64_t addr);  // granularity performed
+  void inv_pasid_iotlb(uint8_t g, uint16_t did, uint32_t pasid, uint8_t am, bool ih, uint64_t addr);
+  void inv_pasid_cache(uint8_t g, uint16_t did, uint32_t pasid);
+  void inv_iec(bool index_selective, uint8_t im, uint16_t iidx);
+  // Interrupt remapping (vtd_irq.cpp)
+  void interrupt(tlm::tlm_generic_payload& gp, const PcieExt* x, sc_core::sc_time& t);
+  // Memory accesses issued by the IOMMU itself (walks, entries, queues, status and interrupt writes).
+  bool mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t);
+  bool read64(uint64_t pa, uint64_t& value, sc_core::sc_time& t) override {
+    return mem_access(false, pa, &value, 8, t);
+  }
+  bool dbg_read64(uint64_t pa, uint64_t& value);
+  void count_reason(uint8_t reason);
+
+  VtdParams p_;
+  uint64_t cap_ = 0, ecap_ = 0;
+  uint32_t iva_off_ = 0;  // ECAP.IRO * 16: IVA, then IOTLB_REG 8 bytes above
+  StatGroup stats_;
+  StatGroup inv_stats_;  // standard names: inv.commands, inv.waits (= inv.syncs), ...
+  StatGroup ir_stats_;
+  StatGroup reason_stats_;
+  PayloadPool pool_;
+  TranslationCore core_;
+  SetAssoc<CtxCacheEntry> ctx_cache_;
+  SetAssoc<PasidCacheEntry> pasid_cache_;
+  SetAssoc<IrteCacheEntry> irte_cache_;
+  CtxCacheEntry ctx_scratch_;      // decoded copies when a cache is disabled
+  PasidCacheEntry pasid_scratch_;
+  Resolved memo_;
+  uint16_t memo_sid_ = 0;
+  bool memo_pv_ = false;
+  uint32_t memo_pasid_ = 0;
+  WalkResult walk_fault_;
+  Fault fault_scratch_;  // filled only on a fault: no per-transaction initialisation
+  sc_core::sc_time mmio_latency_, cc_latency_, pc_latency_, iotlb_latency_, devtlb_latency_, iec_latency_,
+      wait_latency_;
+  unsigned shifts_[WalkCache::kLevels] = {};  // x86 level shifts, for walk-cache range invalidation
+
+  // Register state
+  uint32_t gsts_ = 0;
+  uint64_t rtaddr_ = 0, active_rtaddr_ = 0;
+  uint64_t ccmd_ = 0, iva_ = 0, iotlb_reg_ = 0;
+  uint32_t fsts_ = 0;  // PFO, IQE, ICE, ITE (PPF and FRI are computed)
+  uint32_t fectl_ = ectl::IM, fedata_ = 0, feaddr_ = 0, feuaddr_ = 0;
+  uint32_t iectl_ = ectl::IM, iedata_ = 0, ieaddr_ = 0, ieuaddr_ = 0;
+  uint64_t iqh_ = 0, iqt_ = 0, iqa_ = 0, iqercd_ = 0;
+  uint32_t ics_ = 0;
+  uint64_t irta_ = 0, active_irta_ = 0;
+  std::vector<std::array<uint64_t, 2>> frcd_;  // fault recording registers
+  unsigned fr_next_ = 0;                       // where the next fault is recorded
+
+  sc_core::sc_event qi_kick_, fault_irq_, inv_irq_;
+
+  Counter& transactions_;
+  Counter& translated_;
+  Counter& bypassed_;
+  Counter& aborted_;
+  Counter& faults_;
+  Counter& faults_recorded_;
+  Counter& faults_lost_;
+  Counter& faults_suppressed_;
+  Counter& ctx_lookups_;
+  Counter& ctx_misses_;
+  Counter& pasid_lookups_;
+  Counter& pasid_misses_;
+  Counter& inv_total_;
+  Counter& inv_fetch_reads_;
+  Counter& inv_context_;
+  Counter& inv_pasid_cache_;
+  Counter& inv_iotlb_;
+  Counter& inv_iotlb_global_;
+  Counter& inv_iotlb_domain_;
+  Counter& inv_iotlb_page_;
+  Counter& inv_piotlb_;
+  Counter& inv_devtlb_;
+  Counter& inv_iec_;
+  Counter& inv_waits_;
+  Counter& inv_errors_;
+  Counter& inv_reg_;
+  Counter& ir_requests_;
+  Counter& ir_remapped_;
+  Counter& ir_compat_;
+  Counter& ir_faults_;
+  Counter& ir_iec_lookups_;
+  Counter& ir_iec_misses_;
+  std::array<Counter*, 256> by_reason_{};
+};
+
+}  // namespace iommusim::vtd

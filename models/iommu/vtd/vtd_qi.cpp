@@ -1,0 +1,258 @@
+// VT-d invalidation queue: descriptors fetched from simulated memory, executed in order with a cost each,
+// invalidation waits completed once every earlier descriptor has, queue errors reported through IQE.
+#include "models/iommu/vtd/vtd.h"
+
+#include <algorithm>
+
+#include "models/common/sim_time.h"
+
+namespace iommusim::vtd {
+
+void VtdIommu::qi_thread() {
+  for (;;) {
+    wait(qi_kick_);
+    sc_core::sc_time t = sc_core::sc_time_stamp();
+    // IQH advances only once the descriptor before it has completed at its simulated time, so a CPU
+    // reading IQH (or a status word) never sees work done early.
+    while ((gsts_ & gsts::QIES) && !(fsts_ & fsts::IQE)) {
+      const DescWidth w = (iqa_ & iqa::DW) ? DescWidth::W256 : DescWidth::W128;
+      const unsigned bytes = desc_bytes(w);
+      const uint32_t entries = iq_entries(static_cast<unsigned>(iqa::QS.get(iqa_)), w);
+      if (w == DescWidth::W256 && !p_.scalable_mode) {
+        qi_error(iqercd::BAD_WIDTH, t);
+        break;
+      }
+      if (!iq_tail_aligned(iqt_, w)) {
+        qi_error(iqercd::TAIL_MISALIGNED, t);
+        break;
+      }
+      const uint32_t tail = iq_index(iqt_, w);
+      if (tail >= entries) {
+        qi_error(iqercd::BAD_TAIL, t);
+        break;
+      }
+      const uint32_t head = iq_index(iqh_, w);
+      if (head >= entries) {  // the queue shrank under a stale head: restart from the base
+        iqh_ = 0;
+        continue;
+      }
+      if (ring_empty(head, tail)) break;
+      const uint32_t n = std::min({ring_count(head, tail, entries), entries - head,
+                                   static_cast<uint32_t>(p_.desc_fetch_batch)});
+      uint64_t buf[4 * 64];
+      ++inv_fetch_reads_;
+      const bool fetched = mem_access(false, (iqa_ & iqa::ADDR_MASK) + uint64_t{head} * bytes, buf, n * bytes, t);
+      // Descriptors take effect (and errors show) only once the fetch's data has arrived.
+      if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
+      if (!fetched) {
+        qi_error(iqercd::FETCH_ERR, t);
+        break;
+      }
+      const unsigned qwords = bytes / 8;
+      for (uint32_t i = 0; i < n && (gsts_ & gsts::QIES); ++i) {
+        Desc d;
+        for (unsigned q = 0; q < qwords; ++q) d.qw[q] = buf[i * qwords + q];
+        const uint8_t type = desc_type(d.qw[0]);
+        bool known = false;
+        switch (type) {
+          case dtype::CONTEXT_CACHE:
+          case dtype::IOTLB:
+          case dtype::DEV_TLB:
+          case dtype::WAIT: known = true; break;
+          case dtype::IEC: known = p_.interrupt_remapping; break;
+          case dtype::PASID_IOTLB:
+          case dtype::PASID_CACHE:
+          case dtype::PASID_DEV_TLB: known = p_.scalable_mode; break;
+          default: break;  // page-group response: no page request support
+        }
+        // IQH stays on the bad descriptor; the host sees IQE in FSTS and the reason in IQERCD.
+        if (!known) {
+          qi_error(iqercd::BAD_TYPE, t);
+          break;
+        }
+        if (!execute(d, type, t)) {
+          qi_error(iqercd::RSVD_FIELD, t);
+          break;
+        }
+        if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
+        iqh_ = iq_reg(ring_next(head + i, entries), w);
+        if (type == dtype::WAIT) complete_wait(decode_wait(d), t);
+      }
+    }
+  }
+}
+
+void VtdIommu::qi_error(uint8_t iqei, sc_core::sc_time t) {
+  fsts_ |= fsts::IQE;
+  iqercd_ = iqercd::IQEI.put(iqercd_, iqei);
+  ++inv_errors_;
+  fault_event(t);
+}
+
+bool VtdIommu::execute(const Desc& d, uint8_t type, sc_core::sc_time& t) {
+  switch (type) {
+    case dtype::CONTEXT_CACHE: {
+      const ContextCacheInv c = decode_context_cache_inv(d);
+      if (c.g < gran::GLOBAL || c.g > gran::DEVICE) return false;
+      ++inv_context_;
+      inv_context(c.g, c.did, c.sid, c.fm);
+      t += cc_latency_;
+      break;
+    }
+    case dtype::IOTLB: {
+      const IotlbInv c = decode_iotlb_inv(d);
+      if (c.g < gran::GLOBAL || c.g > gran::PAGE) return false;
+      ++inv_iotlb_;
+      inv_iotlb(c.g, c.did, c.am, c.ih, c.addr);
+      t += iotlb_latency_;
+      break;
+    }
+    case dtype::PASID_IOTLB: {
+      const PasidIotlbInv c = decode_pasid_iotlb_inv(d);
+      if (c.g != pgran::PASID_ALL && c.g != pgran::PASID_PAGE) return false;
+      ++inv_piotlb_;
+      inv_pasid_iotlb(c.g, c.did, c.pasid, c.am, c.ih, c.addr);
+      t += iotlb_latency_;
+      break;
+    }
+    case dtype::PASID_CACHE: {
+      const PasidCacheInv c = decode_pasid_cache_inv(d);
+      if (c.g != pcgran::DOMAIN && c.g != pcgran::PASID && c.g != pcgran::GLOBAL) return false;
+      ++inv_pasid_cache_;
+      inv_pasid_cache(c.g, c.did, c.pasid);
+      t += pc_latency_;
+      break;
+    }
+    case dtype::DEV_TLB:
+    case dtype::PASID_DEV_TLB:
+      // No ATS yet: nothing to send to the device, the descriptor completes at once.
+      ++inv_devtlb_;
+      t += devtlb_latency_;
+      break;
+    case dtype::IEC: {
+      const IecInv c = decode_iec_inv(d);
+      ++inv_iec_;
+      inv_iec(c.index_selective, c.im, c.iidx);
+      t += iec_latency_;
+      break;
+    }
+    case dtype::WAIT:
+      // In-order execution makes every wait a fence: all earlier descriptors have completed by now.
+      ++inv_waits_;
+      t += wait_latency_;
+      break;
+    default: return false;
+  }
+  ++inv_total_;
+  return true;
+}
+
+void VtdIommu::complete_wait(const WaitDesc& w, sc_core::sc_time& t) {
+  if (w.sw) {
+    // The status write is posted: the queue goes on while it travels to memory.
+    uint32_t data = w.status_data;
+    sc_core::sc_time wt = t;
+    mem_access(true, w.status_addr, &data, 4, wt);
+  }
+  if (w.intr && !(ics_ & ics::IWC)) {
+    ics_ |= ics::IWC;
+    if (iectl_ & ectl::IM) {
+      iectl_ |= ectl::IP;
+    } else {
+      const sc_core::sc_time now = sim_now();
+      inv_irq_.notify(t > now ? t - now : sc_core::SC_ZERO_TIME);
+    }
+  }
+}
+
+void VtdIommu::inv_context(uint8_t g, uint16_t did, uint16_t sid, uint8_t fm) {
+  forget_memo();
+  switch (g) {
+    case gran::GLOBAL: ctx_cache_.invalidate_if([](const CtxCacheEntry&) { return true; }); break;
+    case gran::DOMAIN:
+      // Scalable-mode context entries carry no DID: a domain-selective request drops them all.
+      ctx_cache_.invalidate_if([&](const CtxCacheEntry& e) { return e.scalable || e.did == did; });
+      break;
+    case gran::DEVICE: {
+      // Function mask: FM 1 ignores SID bit 2, FM 2 bits 2:1, FM 3 bits 2:0.
+      const uint16_t ignore = fm == 0 ? 0 : fm == 1 ? 0x4 : fm == 2 ? 0x6 : 0x7;
+      ctx_cache_.invalidate_if([&](const CtxCacheEntry& e) { return (e.sid & ~ignore) == (sid & ~ignore); });
+      break;
+    }
+    default: break;
+  }
+}
+
+uint8_t VtdIommu::inv_iotlb(uint8_t g, uint16_t did, uint8_t am, bool ih, uint64_t addr) {
+  Iotlb& tlb = core_.iotlb();
+  WalkCache& wc = core_.walk_cache();
+  // Hardware may always invalidate more than asked: without PSI, or beyond MAMV, the whole domain goes.
+  if (g == gran::PAGE && (!p_.psi || am > p_.mamv)) g = gran::DOMAIN;
+  switch (g) {
+    case gran::GLOBAL:
+      ++inv_iotlb_global_;
+      tlb.invalidate_all();
+      wc.invalidate_all();
+      break;
+    case gran::DOMAIN:
+      // Every translation of the DID, whatever its PASID and stage.
+      ++inv_iotlb_domain_;
+      tlb.invalidate_domain(did);
+      wc.invalidate_domain(did);
+      break;
+    case gran::PAGE: {
+      // Second-stage mappings of the DID (any PASID) in the 2^AM-page aligned block; IH=0 also drops the
+      // paging-structure (walk) cache entries over that block.
+      ++inv_iotlb_page_;
+      const AddrRange r = am_range(addr, am);
+      const uint64_t end = r.last == UINT64_MAX ? UINT64_MAX : r.last + 1;
+      tlb.invalidate_ipa_range(did, r.first, end);
+      if (!ih) wc.invalidate_range({did, 0}, true, r.first, end, shifts_);
+      break;
+    }
+    default: return 0;
+  }
+  return g;
+}
+
+void VtdIommu::inv_pasid_iotlb(uint8_t g, uint16_t did, uint32_t pasid, uint8_t am, bool ih, uint64_t addr) {
+  Iotlb& tlb = core_.iotlb();
+  WalkCache& wc = core_.walk_cache();
+  const TlbTag tag{did, pasid};
+  if (g == pgran::PASID_PAGE && am > p_.mamv) g = pgran::PASID_ALL;
+  if (g == pgran::PASID_ALL) {
+    // First-stage non-global mappings of (DID, PASID) and their paging-structure entries.
+    tlb.invalidate_space(tag);
+    wc.invalidate_space(tag);
+    return;
+  }
+  const AddrRange r = am_range(addr, am);
+  const uint64_t end = r.last == UINT64_MAX ? UINT64_MAX : r.last + 1;
+  tlb.invalidate_range(tag, r.first, end);  // global mappings in the range too
+  if (!ih) wc.invalidate_range(tag, false, r.first, end, shifts_);
+}
+
+void VtdIommu::inv_pasid_cache(uint8_t g, uint16_t did, uint32_t pasid) {
+  forget_memo();
+  switch (g) {
+    case pcgran::GLOBAL: pasid_cache_.invalidate_if([](const PasidCacheEntry&) { return true; }); break;
+    case pcgran::DOMAIN:
+      pasid_cache_.invalidate_if([&](const PasidCacheEntry& e) { return e.x.tag.domain == did; });
+      break;
+    case pcgran::PASID:
+      pasid_cache_.invalidate_if([&](const PasidCacheEntry& e) { return e.x.tag.domain == did && e.pasid == pasid; });
+      break;
+    default: break;
+  }
+}
+
+void VtdIommu::inv_iec(bool index_selective, uint8_t im, uint16_t iidx) {
+  if (!index_selective || im > 0xF) {  // beyond ECAP.MHMV: done globally
+    irte_cache_.invalidate_if([](const IrteCacheEntry&) { return true; });
+    return;
+  }
+  const uint32_t first = iidx & ~((1u << im) - 1), last = first + (1u << im) - 1;
+  irte_cache_.invalidate_if([&](const IrteCacheEntry& e) { return e.index >= first && e.index <= last; });
+}
+
+}  // namespace iommusim::vtd
