@@ -12,6 +12,7 @@
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
 #include "models/iommu/smmuv3/smmuv3.h"
+#include "models/iommu/vtd/vtd.h"
 #include "models/memory/sparse_memory.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
@@ -52,12 +53,29 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
   pf->host->mem.bind(pf->memory->socket);
 
   std::map<std::string, unsigned> iommu_index;
+  // IOMMUs: each architecture's module binds the same three sockets; the host gets its driver.
+  std::map<std::string, tlm::tlm_base_target_socket_b<>*> upstream;
   for (const auto& s : cfg.iommus) {
-    auto* smmu = create<smmuv3::SmmuV3>(*pf, s, reg, cfg.seed);
-    smmu->mem.bind(pf->memory->socket);
-    pf->host->mmio.bind(smmu->regs);
-    iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
-    pf->smmus.push_back(smmu);
+    const ModelType* t = reg.find(s.type);
+    if (!t || !t->create) fail(s, "type '" + s.type + "' cannot be built");
+    sc_core::sc_module* m = t->create(s.name.c_str(), *s.params, cfg.seed);
+    pf->modules.emplace_back(m);
+    if (auto* smmu = dynamic_cast<smmuv3::SmmuV3*>(m)) {
+      smmu->mem.bind(pf->memory->socket);
+      pf->host->mmio.bind(smmu->regs);
+      iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
+      upstream[s.name] = &smmu->upstream;
+      pf->smmus.push_back(smmu);
+    } else if (auto* vtd = dynamic_cast<vtd::VtdIommu*>(m)) {
+      vtd->mem.bind(pf->memory->socket);
+      pf->host->mmio.bind(vtd->regs);
+      iommu_index[s.name] = pf->host->add_vtd(s.name);
+      upstream[s.name] = &vtd->upstream;
+      pf->vtds.push_back(vtd);
+    } else {
+      fail(s, "IOMMU type '" + s.type + "' has no host driver yet");
+    }
+    pf->iommus.push_back(dynamic_cast<HasStats*>(m));
   }
   std::map<std::string, RootPort*> ports;
   std::map<std::string, std::string> port_iommu;
@@ -65,7 +83,7 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     auto* rp = create<RootPort>(*pf, s, reg, cfg.seed);
     const auto it = iommu_index.find(s.ref);
     if (it == iommu_index.end()) fail(s, "iommu '" + s.ref + "' does not exist");
-    rp->to_iommu.bind(pf->smmus[it->second]->upstream);
+    rp->to_iommu.bind(*upstream.at(s.ref));
     ports[s.name] = rp;
     port_iommu[s.name] = s.ref;
     pf->root_ports.push_back(rp);

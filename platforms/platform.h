@@ -14,12 +14,16 @@ class SparseMemory;
 class RootPort;
 class Endpoint;
 namespace smmuv3 { class SmmuV3; }
+namespace vtd { class VtdIommu; }
+class HasStats;
 namespace host { class LinuxHost; }
 
 struct Platform {
   std::vector<std::unique_ptr<sc_core::sc_module>> modules;  // construction order
   SparseMemory* memory = nullptr;
+  std::vector<HasStats*> iommus;  // every IOMMU, any architecture, in config order
   std::vector<smmuv3::SmmuV3*> smmus;
+  std::vector<vtd::VtdIommu*> vtds;
   std::vector<RootPort*> root_ports;
   std::vector<Endpoint*> endpoints;
   host::LinuxHost* host = nullptr;

@@ -51,7 +51,7 @@ Summary summarize(Platform& pf) {
   s.latency_p50_ns = static_cast<double>(lat.percentile(0.5)) / 1000.0;
   s.latency_p99_ns = static_cast<double>(lat.percentile(0.99)) / 1000.0;
   s.latency_mean_ns = lat.mean() / 1000.0;
-  for (auto* m : pf.smmus) {
+  for (auto* m : pf.iommus) {
     StatGroup& g = m->stats();
     s.iotlb_lookups += find_u64(g, "iotlb.lookups");
     s.iotlb_hits += find_u64(g, "iotlb.hits");

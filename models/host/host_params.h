@@ -18,6 +18,7 @@ struct CpuCosts {
   Time cmd_build = Time::ns(10);      // build and copy one command into the queue
   Time fq_push = Time::ns(20);        // queue an unmapped IOVA on the flush queue
   Time sync_poll = Time::ns(0);       // extra cost per wake-up while waiting for a sync
+  Time poll_interval = Time::ns(10);  // spin-loop granularity while polling a status word in memory
 
   void visit(ParamVisitor& v) {
     v.time("iova_alloc", iova_alloc, "allocate an IOVA range");
@@ -29,6 +30,8 @@ struct CpuCosts {
     v.time("cmd_build", cmd_build, "build one invalidation command in the queue");
     v.time("fq_push", fq_push, "add an entry to the lazy-mode flush queue");
     v.time("sync_poll", sync_poll, "CPU time per wake-up while waiting for a sync");
+    v.time("poll_interval", poll_interval, "how often a spinning CPU re-reads a status word it waits on",
+           Time::ns(1));
   }
 };
 
@@ -43,6 +46,8 @@ struct HostParams {
   uint64_t strtab_split = 8;            // 2-level stream table split (Linux uses 8)
   bool linear_strtab = false;           // force a linear stream table even if 2-level is supported
   uint64_t tlbi_batch = 64;             // R2.3: commands per batch
+  uint64_t qi_batch = 16;               // R2.2: VT-d descriptors per submission (plus one wait)
+  uint64_t qi_log2 = 8;                 // R2.2: VT-d invalidation queue of 256 descriptors
   uint64_t ias_bits = 48;               // IOVA width of DMA domains
   bool dma_32bit_first = true;          // R5.4: PCI devices try IOVAs below 4 GiB first
   CpuCosts cost;
@@ -58,6 +63,8 @@ struct HostParams {
     v.count("strtab_split", strtab_split, "2-level stream table: StreamID bits per level-2 table", 1, 24);
     v.flag("linear_strtab", linear_strtab, "use a linear stream table even when 2-level is supported");
     v.count("tlbi_batch", tlbi_batch, "invalidation commands per batch before the driver submits", 1, 4096);
+    v.count("qi_batch", qi_batch, "VT-d: invalidation descriptors per submission (each ends with a wait)", 1, 255);
+    v.count("qi_log2", qi_log2, "VT-d: invalidation queue size, log2 of 128-bit descriptors", 8, 15);
     v.count("ias_bits", ias_bits, "input address bits of DMA domains", 32, 48);
     v.flag("dma_32bit_first", dma_32bit_first, "allocate IOVAs below 4 GiB first, as Linux does for PCI");
     v.group("cost", cost, "CPU cost of each software step");

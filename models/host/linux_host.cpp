@@ -10,6 +10,7 @@
 
 #include "models/common/log.h"
 #include "models/host/smmuv3_driver.h"
+#include "models/host/vtd_driver.h"
 #include "models/host/trace_replay.h"
 
 namespace iommusim::host {
@@ -80,6 +81,14 @@ unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_
   return idx;
 }
 
+unsigned LinuxHost::add_vtd(const std::string& name) {
+  const unsigned idx = static_cast<unsigned>(drivers_.size());
+  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  drivers_.push_back(std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
+  event_irqs_.push_back(nullptr);  // fault records are counted by the model; no host handler yet
+  return idx;
+}
+
 unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq) {
   if (iommu >= drivers_.size()) throw std::invalid_argument("host: endpoint " + name + " names an unknown IOMMU");
   eps_.push_back(Ep{name, rid, iommu, &irq, nullptr, {}});
@@ -111,7 +120,8 @@ void LinuxHost::boot() {
     drv.attach(*dom, e.rid);
     e.dma = std::make_unique<DmaDomain>(std::move(dom), cpu_, p_, e.name, stats_);
   }
-  for (unsigned i = 0; i < drivers_.size(); ++i) sc_core::sc_spawn([this, i] { event_thread(i); });
+  for (unsigned i = 0; i < drivers_.size(); ++i)
+    if (event_irqs_[i]) sc_core::sc_spawn([this, i] { event_thread(i); });
   for (unsigned i = 0; i < eps_.size(); ++i) {
     if (eps_[i].work.empty()) continue;
     ++pending_;

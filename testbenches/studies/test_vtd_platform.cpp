@@ -1,0 +1,69 @@
+// VT-d end to end (configs/vtd-*.yaml): the host's VT-d driver programs the model through its
+// registers and invalidation queue; the commands each policy issues are computed here from R2.2.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/host/host_params.h"
+#include "models/iommu/vtd/vtd.h"
+#include "testbenches/study_util.h"
+
+namespace iommusim::test {
+namespace {
+
+double vtd_stat(const StudyRun& r, const std::string& path) {
+  double v = 0;
+  EXPECT_TRUE(r.pf->vtds.at(0)->stats().find(path, v)) << "no VT-d statistic " << path;
+  return v;
+}
+
+// Boot: global context-cache + global IOTLB invalidation + wait. Attach: device context-cache +
+// domain IOTLB invalidation + wait.
+constexpr double kBootDescs = 3 + 3, kBootWaits = 2;
+
+TEST(VtdPlatform, StreamTranslatesThroughSecondStageTables) {
+  const StudyRun r = run_study("vtd-stream.yaml");
+  ASSERT_TRUE(r.sim.workloads_finished);
+  EXPECT_EQ(r.host_stat("stream.faults"), 0);
+  EXPECT_EQ(r.host_stat("stream.requests"), 20000);
+  EXPECT_EQ(vtd_stat(r, "walk.walks"), 64);  // one per 4 KiB page of the 256 KiB window, then hits
+  // The final unmap of 256 KiB (64 pages) is one page-selective invalidation with AM 6.
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_page"), 1);
+  EXPECT_EQ(vtd_stat(r, "inv.commands"), kBootDescs + 2);
+}
+
+TEST(VtdPlatform, StrictUnmapIsOnePageSelectiveInvalidationAndWait) {
+  const StudyRun r = run_study("vtd-invalidation.yaml");
+  ASSERT_TRUE(r.sim.workloads_finished);
+  const double n = 1000;
+  EXPECT_EQ(r.host_stat("rx.faults"), 0);
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_page"), n);  // 16 pages, 16-page aligned IOVA: AM 4 covers it
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_domain"), 1);  // the attach
+  EXPECT_EQ(vtd_stat(r, "inv.waits"), kBootWaits + n);
+  EXPECT_EQ(vtd_stat(r, "inv.commands"), kBootDescs + 2 * n);
+}
+
+TEST(VtdPlatform, AddressMaskAboveMamvFallsBackToDomainSelective) {
+  // With CAP.MAMV = 3 a 16-page range needs AM 4: the driver must use a domain-selective flush.
+  const StudyRun r = run_study("vtd-invalidation.yaml", {"platform.iommus.dmar0.mamv=3"});
+  ASSERT_TRUE(r.sim.workloads_finished);
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_page"), 0);
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_domain"), 1 + 1000);
+  EXPECT_EQ(r.host_stat("rx.faults"), 0);
+}
+
+TEST(VtdPlatform, LazyFlushesTheDomainOncePerFullQueue) {
+  // The timer is pushed out so only full-queue flushes happen (the run takes ~24 ms).
+  const StudyRun r =
+      run_study("vtd-invalidation.yaml", {"platform.host.dma_mode=lazy", "platform.host.fq_timeout=1s"});
+  ASSERT_TRUE(r.sim.workloads_finished);
+  const auto& hp = params_as<host::HostParams>(*r.cfg.host.params);
+  ASSERT_LT(r.host_stat("rx.elapsed_ps"), static_cast<double>(hp.fq_timeout.ps));
+  const double flushes = std::floor((1000.0 - 1) / static_cast<double>(hp.fq_size));
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_page"), 0);
+  EXPECT_EQ(vtd_stat(r, "inv.iotlb_domain"), 1 + flushes);
+  EXPECT_EQ(vtd_stat(r, "inv.commands"), kBootDescs + 2 * flushes);
+}
+
+}  // namespace
+}  // namespace iommusim::test
