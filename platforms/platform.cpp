@@ -11,6 +11,7 @@
 #include "models/common/units.h"
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
+#include "models/iommu/amdvi/amdvi.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
 #include "models/memory/sparse_memory.h"
@@ -72,6 +73,12 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
       iommu_index[s.name] = pf->host->add_vtd(s.name);
       upstream[s.name] = &vtd->upstream;
       pf->vtds.push_back(vtd);
+    } else if (auto* amd = dynamic_cast<amdvi::AmdVi*>(m)) {
+      amd->mem.bind(pf->memory->socket);
+      pf->host->mmio.bind(amd->regs);
+      iommu_index[s.name] = pf->host->add_amdvi(s.name);
+      upstream[s.name] = &amd->upstream;
+      pf->amdvis.push_back(amd);
     } else {
       fail(s, "IOMMU type '" + s.type + "' has no host driver yet");
     }

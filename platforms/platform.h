@@ -15,6 +15,7 @@ class RootPort;
 class Endpoint;
 namespace smmuv3 { class SmmuV3; }
 namespace vtd { class VtdIommu; }
+namespace amdvi { class AmdVi; }
 class HasStats;
 namespace host { class LinuxHost; }
 
@@ -24,6 +25,7 @@ struct Platform {
   std::vector<HasStats*> iommus;  // every IOMMU, any architecture, in config order
   std::vector<smmuv3::SmmuV3*> smmus;
   std::vector<vtd::VtdIommu*> vtds;
+  std::vector<amdvi::AmdVi*> amdvis;
   std::vector<RootPort*> root_ports;
   std::vector<Endpoint*> endpoints;
   host::LinuxHost* host = nullptr;

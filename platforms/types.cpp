@@ -1,6 +1,7 @@
 // Registers every shipped model type once: name -> kind, description, parameters, factory.
 #include "models/host/linux_host.h"
 #include "models/host/workloads.h"
+#include "models/iommu/amdvi/amdvi.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
 #include "models/memory/sparse_memory.h"
@@ -22,6 +23,10 @@ Registry make_registry() {
       "vtd", Kind::Iommu, "Intel VT-d: legacy/scalable root and context tables, PASID tables, x86 first/second stage, "
       "invalidation queue, fault recording, interrupt remapping",
       [](const char* n, const vtd::VtdParams& p, uint64_t seed) { return new vtd::VtdIommu(n, p, seed); });
+  r.add<amdvi::AmdViParams>(
+      "amdvi", Kind::Iommu, "AMD-Vi: device table, v1 host and v2 (GCR3) guest tables, command buffer, event log, "
+      "interrupt remapping",
+      [](const char* n, const amdvi::AmdViParams& p, uint64_t seed) { return new amdvi::AmdVi(n, p, seed); });
   r.add<RootPortParams>("pcie_root_port", Kind::RootPort, "PCIe root port with its link to one endpoint",
                         [](const char* n, const RootPortParams& p, uint64_t) { return new RootPort(n, p); });
   r.add<EndpointParams>("pcie_endpoint", Kind::Endpoint, "PCIe endpoint with a DMA engine",

@@ -72,7 +72,7 @@ class IoPgtable {
           table = e.addr;
         } else if (e.kind == PgEntry::Kind::Invalid) {
           const uint64_t next = new_table(l + 1, w);
-          mem_.write64(slot, c_.encode_table(next));
+          mem_.write64(slot, c_.encode_table(next, l));
           ++w.ptes;
           table = next;
         } else {

@@ -26,7 +26,7 @@ class ArmCodec {
       default: return {PgEntry::Kind::Leaf, x.addr};
     }
   }
-  uint64_t encode_table(uint64_t pa) const { return pgtable::encode_table(pa, g_); }
+  uint64_t encode_table(uint64_t pa, unsigned /*level*/) const { return pgtable::encode_table(pa, g_); }
   uint64_t encode_leaf(uint64_t pa, unsigned l, IoProt prot) const;
 
  private:

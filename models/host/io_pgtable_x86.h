@@ -31,7 +31,7 @@ class X86Codec {
       default: return {PgEntry::Kind::Leaf, x.addr};
     }
   }
-  uint64_t encode_table(uint64_t pa) const {
+  uint64_t encode_table(uint64_t pa, unsigned /*level*/) const {
     return stage_ == Stage::First ? pgtable::x86::encode_table(pa, pgtable::x86::FsTableAttrs{})
                                   : pgtable::x86::encode_table(pa, pgtable::x86::SsTableAttrs{});
   }

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "models/common/log.h"
+#include "models/host/amdvi_driver.h"
 #include "models/host/smmuv3_driver.h"
 #include "models/host/vtd_driver.h"
 #include "models/host/trace_replay.h"
@@ -86,6 +87,14 @@ unsigned LinuxHost::add_vtd(const std::string& name) {
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
   drivers_.push_back(std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
   event_irqs_.push_back(nullptr);  // fault records are counted by the model; no host handler yet
+  return idx;
+}
+
+unsigned LinuxHost::add_amdvi(const std::string& name) {
+  const unsigned idx = static_cast<unsigned>(drivers_.size());
+  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
+  event_irqs_.push_back(nullptr);  // the event log is counted by the model; no host handler yet
   return idx;
 }
 

@@ -43,6 +43,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // Platform wiring (elaboration). Returns the index used by the kernel API below.
   unsigned add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq);
   unsigned add_vtd(const std::string& name);
+  unsigned add_amdvi(const std::string& name);
   unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq);
   void add_workload(unsigned ep, const StreamWorkloadParams& w);
   void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "models/host/host_params.h"
+#include "models/iommu/amdvi/amdvi.h"
 #include "models/iommu/vtd/vtd.h"
 #include "testbenches/study_util.h"
 
@@ -87,6 +88,11 @@ TEST(MixedPlatform, EachDriverInvalidatesByItsOwnRule) {
   double psi = 0;
   ASSERT_TRUE(r.pf->vtds.at(0)->stats().find("inv.iotlb_page", psi));
   EXPECT_EQ(psi, 1);
+  // AMD-Vi: one INVALIDATE_IOMMU_PAGES + COMPLETION_WAIT per unmap (R2.4), after boot and attach.
+  double amd_cmds = 0;
+  ASSERT_TRUE(r.pf->amdvis.at(0)->stats().find("inv.commands", amd_cmds));
+  EXPECT_EQ(amd_cmds, 5 + 2 * 500);
+  EXPECT_EQ(r.host_stat("gpu0_rx.faults"), 0);
 }
 
 }  // namespace

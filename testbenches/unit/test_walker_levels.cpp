@@ -112,6 +112,15 @@ TEST_F(WalkerLevels, NonZeroSkippedBitsFault) {
   EXPECT_EQ(w.level, 1u);
 }
 
+TEST_F(WalkerLevels, CachedSkippingEntryDoesNotServeNonZeroSkippedBits) {
+  sc_core::sc_time t = sc_core::SC_ZERO_TIME;
+  ASSERT_EQ(core->walk({1, 0}, false, fmt, 0x1000, 0x5000, t).fault, WalkFault::None);  // caches the skip
+  const uint64_t va = 0x5000 | (uint64_t{1} << (12 + 9 * 2));  // a bit in skipped level 3's index
+  WalkResult w = core->walk({1, 0}, false, fmt, 0x1000, va, t);
+  EXPECT_EQ(w.fault, WalkFault::Translation);
+  EXPECT_EQ(w.level, 1u);
+}
+
 TEST_F(WalkerLevels, NextLevelThatDoesNotDescendFaults) {
   mem.m[0x2000] = tbl(0x3000, 1);  // a level-1 entry pointing at level 1 again
   sc_core::sc_time t = sc_core::SC_ZERO_TIME;

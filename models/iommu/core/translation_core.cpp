@@ -78,7 +78,7 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
       }
       limit = Perm{limit.r && s.limit.r, limit.w && s.limit.w, limit.x && s.limit.x, limit.user && s.limit.user};
       wc_.insert(WalkCacheEntry{tag, stage2, static_cast<uint8_t>(level), va >> shifts[level], s.addr,
-                                static_cast<uint8_t>(next), limit});
+                                static_cast<uint8_t>(next), limit, s.va_zero_mask});
       table = s.addr;
       level = next;
       continue;

@@ -26,7 +26,9 @@ const WalkCacheEntry* WalkCache::find(TlbTag tag, bool stage2, uint64_t va, unsi
     const auto* e = lv_[l]->find(prefix, [&](const WalkCacheEntry& x) {
       return x.prefix == prefix && x.level == l && x.stage2 == stage2 && x.tag == tag;
     });
-    if (e) {
+    // An entry that skipped levels only serves VAs whose skipped index bits are zero; any other
+    // VA must walk, and fault, from the level above.
+    if (e && !(va & e->va_zero_mask)) {
       ++hits_;
       return e;
     }
@@ -45,7 +47,7 @@ bool WalkCache::lookup(TlbTag tag, bool stage2, uint64_t va, unsigned start, uns
 
 void WalkCache::insert(TlbTag tag, bool stage2, unsigned level, uint64_t prefix, uint64_t next_table) {
   WalkCacheEntry e{tag, stage2, static_cast<uint8_t>(level), prefix, next_table,
-                   static_cast<uint8_t>(level + 1), Perm{true, true, true, true}};
+                   static_cast<uint8_t>(level + 1), Perm{true, true, true, true}, 0};
   insert(e);
 }
 

@@ -17,6 +17,7 @@ struct WalkCacheEntry {
   uint64_t next_table = 0;
   uint8_t next_level = 0;  // level of next_table (level + 1 unless the format skips levels)
   Perm limit{true, true, true, true};  // permissions narrowed by the levels above next_table
+  uint64_t va_zero_mask = 0;           // VA bits of levels the entry skipped: must be zero to use it
 };
 
 class WalkCache {
