@@ -23,6 +23,8 @@ SmmuV3::SmmuV3(sc_core::sc_module_name name, const SmmuV3Params& p, uint64_t see
       tlbi_latency_(to_sc(p.tlbi_latency)),
       sync_latency_(to_sc(p.sync_latency)),
       other_latency_(to_sc(p.other_cmd_latency)),
+      trap_cmd_(to_sc(p.trap_per_command)),
+      trap_sync_(to_sc(p.trap_per_sync)),
       transactions_(stats_.counter("transactions", "DMA transactions received")),
       bypassed_(stats_.counter("bypassed", "transactions passed untranslated (bypass STE or SMMU disabled)")),
       aborted_(stats_.counter("aborted", "transactions aborted by an abort STE or GBPA")),

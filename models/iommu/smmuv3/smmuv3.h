@@ -103,6 +103,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   Event fault_ev_;         // scratch fault record of the transaction being translated
   WalkResult fault_walk_;  // last entry found; cleared by any invalidation or fill
   sc_core::sc_time mmio_latency_, cfgi_latency_, tlbi_latency_, sync_latency_, other_latency_;
+  sc_core::sc_time trap_cmd_, trap_sync_;
 
   // Register state
   uint32_t cr0_ = 0, cr1_ = 0, cr2_ = 0, gbpa_ = 0, irq_ctrl_ = 0, gerror_ = 0, gerrorn_ = 0;

@@ -50,6 +50,8 @@ void SmmuV3::cmdq_thread() {
 
 void SmmuV3::execute(const Cmd& c, sc_core::sc_time& t) {
   ++cmd_total_;
+  t += trap_cmd_;  // emulated SMMU: the hypervisor handles every command in software
+  if (c.opcode == op::CMD_SYNC) t += trap_sync_;
   Iotlb& tlb = core_.iotlb();
   WalkCache& wc = core_.walk_cache();
   switch (c.opcode) {
