@@ -2,6 +2,7 @@
 #include "models/host/amdvi_driver.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "models/common/log.h"
 
@@ -59,6 +60,12 @@ std::unique_ptr<IommuDomain> AmdViDriver::alloc_paging_domain() {
   const unsigned mode = std::min(4u, hats ? hats : 4u);
   auto pgt = std::make_unique<IoPgtableAmd>(mem_, alloc_, AmdV1Codec(mode));
   return std::make_unique<AmdViDomain>(*this, next_domain_id(), std::move(pgt));
+}
+
+int AmdViDriver::check_attach(const IommuDomain& d, std::string& why) const {
+  // R7.4: AMD domains span AMD IOMMUs; dirty tracking (not used by DMA domains) is the only limit.
+  if (!dynamic_cast<const AmdViDomain*>(&d)) return why = "domain belongs to another IOMMU driver", EINVAL;
+  return 0;
 }
 
 void AmdViDriver::attach(IommuDomain& d, uint32_t rid) {

@@ -58,6 +58,7 @@ class AmdViDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // R2.4: one INVALIDATE_IOMMU_PAGES covering the range (pde: also table entries), then a wait.
   void flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde);

@@ -29,6 +29,8 @@ class IommuDomain {
 class IommuDriver {
  public:
   virtual ~IommuDriver() = default;
+  // R7: can this IOMMU use domain d (allocated by any driver)? 0, or EINVAL with the reason.
+  virtual int check_attach(const IommuDomain& d, std::string& why) const = 0;
   virtual const std::string& name() const = 0;
   // Discover features, build the in-memory structures, enable translation. Thread context.
   virtual void probe() = 0;

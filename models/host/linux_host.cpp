@@ -173,6 +173,18 @@ DmaDomain& LinuxHost::dma_domain(unsigned ep) {
   return *e.dma;
 }
 
+int LinuxHost::try_attach(unsigned ep, IommuDomain& d) {
+  const auto& e = eps_.at(ep);
+  IommuDriver& drv = *drivers_.at(e.iommu);
+  std::string why;
+  if (const int err = drv.check_attach(d, why)) {
+    log::get(name())->warn("attach {} to a domain on {}: {} (EINVAL)", e.name, drv.name(), why);
+    return -err;
+  }
+  drv.attach(d, e.rid);
+  return 0;
+}
+
 uint64_t LinuxHost::dma_map(unsigned ep, uint64_t pa, uint64_t size, IoProt prot, uint64_t max_page) {
   return dma_domain(ep).map(pa, size, prot, max_page);
 }

@@ -56,6 +56,10 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   void dma_unmap(unsigned ep, uint64_t iova, uint64_t size);
   JobResult run_job(unsigned ep, DmaJob j);
   DmaDomain& dma_domain(unsigned ep);
+  // R7: attach endpoint ep to domain d (its DMA domain's or another IOMMU's): 0, or -EINVAL with
+  // the reason logged when ep's IOMMU cannot use d. A successful attach replaces the RID's domain.
+  int try_attach(unsigned ep, IommuDomain& d);
+  unsigned iommu_of(unsigned ep) const { return eps_.at(ep).iommu; }
   void free_buffer(uint64_t pa, uint64_t size);
   // Endpoint index by name (trace actors), nullopt if no such endpoint.
   std::optional<unsigned> find_endpoint(const std::string& name) const;

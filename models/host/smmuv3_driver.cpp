@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 
 #include "models/common/log.h"
 
@@ -124,6 +125,14 @@ std::unique_ptr<IommuDomain> SmmuV3Driver::alloc_paging_domain() {
   const unsigned ias = static_cast<unsigned>(std::min<uint64_t>(p_.ias_bits, 48));
   auto pgt = std::make_unique<IoPgtableArm>(mem_, alloc_, pgtable::Granule::K4, ias, false);
   return std::make_unique<SmmuV3Domain>(*this, next_asid_++, std::move(pgt));
+}
+
+int SmmuV3Driver::check_attach(const IommuDomain& d, std::string& why) const {
+  const auto* dom = dynamic_cast<const SmmuV3Domain*>(&d);
+  if (!dom) return why = "domain belongs to another IOMMU driver", EINVAL;  // R7.1
+  // R7.3: paging domains are tied to the SMMU instance whose ASID and tables they use.
+  if (&dom->owner() != this) return why = "domain is bound to SMMU instance " + dom->owner().name(), EINVAL;
+  return 0;
 }
 
 void SmmuV3Driver::attach(IommuDomain& d, uint32_t rid) {

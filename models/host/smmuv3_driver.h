@@ -42,6 +42,7 @@ class SmmuV3Domain final : public IommuDomain {
   unsigned ias_bits() const override { return pgt_->geometry().input_bits; }
   std::optional<uint64_t> iova_to_phys(uint64_t iova) override { return pgt_->iova_to_phys(iova); }
   uint16_t asid() const { return asid_; }
+  const SmmuV3Driver& owner() const { return drv_; }
   IoPgtableArm& pgtable() { return *pgt_; }
 
  private:
@@ -58,6 +59,7 @@ class SmmuV3Driver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // Invalidation per R2.3 for one stage-1 domain; returns after the final CMD_SYNC completed.
   void tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size, bool leaf = true);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 
 #include "models/common/log.h"
 
@@ -88,6 +89,16 @@ std::unique_ptr<IommuDomain> VtdDriver::alloc_paging_domain() {
   const unsigned levels = aw_levels(aw_);
   auto pgt = std::make_unique<IoPgtableX86>(mem_, alloc_, X86Codec(levels, X86Codec::Stage::Second, leaf_2m_, leaf_1g_));
   return std::make_unique<VtdDomain>(*this, next_did_++, std::move(pgt), aw_);
+}
+
+int VtdDriver::check_attach(const IommuDomain& d, std::string& why) const {
+  const auto* dom = dynamic_cast<const VtdDomain*>(&d);
+  if (!dom) return why = "domain belongs to another IOMMU driver", EINVAL;  // R7.1
+  // R7.2 (second stage): this unit must walk the domain's table depth and its superpages.
+  if (!cap_sagaw_supports(cap_, dom->aw()))
+    return why = "address width: " + std::to_string(aw_levels(dom->aw())) + "-level tables not in SAGAW", EINVAL;
+  if (dom->uses_1g() && !leaf_1g_) return why = "1 GiB superpages not supported", EINVAL;
+  return 0;
 }
 
 void VtdDriver::attach(IommuDomain& d, uint32_t rid) {

@@ -43,6 +43,7 @@ class VtdDomain final : public IommuDomain {
   uint16_t did() const { return did_; }
   unsigned aw() const { return aw_; }
   uint64_t root() const { return pgt_->root(); }
+  bool uses_1g() const { return pgt_->codec().geometry().leaf_1g; }
 
  private:
   VtdDriver& drv_;
@@ -59,6 +60,7 @@ class VtdDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // R2.2 range invalidation of one domain (ih: leaf-only hint); returns after the wait completed.
   void iotlb_flush_range(uint16_t did, uint64_t iova, uint64_t size, bool ih);
