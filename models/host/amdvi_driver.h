@@ -58,6 +58,7 @@ class AmdViDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000}, {0xFD00000000ull, 0x300000000ull}}; }  // R4.4: the MSI range and the HyperTransport reserved range
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // R2.4: one INVALIDATE_IOMMU_PAGES covering the range (pde: also table entries), then a wait.

@@ -6,7 +6,7 @@
 namespace iommusim::host {
 
 DmaDomain::DmaDomain(std::unique_ptr<IommuDomain> d, Cpu& cpu, const HostParams& p, const std::string& name,
-                     StatGroup& parent)
+                     StatGroup& parent, const std::vector<ResvRegion>& reserved)
     : dom_(std::move(d)),
       cpu_(cpu),
       p_(p),
@@ -20,6 +20,7 @@ DmaDomain::DmaDomain(std::unique_ptr<IommuDomain> d, Cpu& cpu, const HostParams&
       fq_timer_flushes_(stats_.counter("fq_timer_flushes", "lazy mode: flushes run by the timer")),
       range_flushes_(stats_.counter("range_flushes", "strict mode: synchronous range invalidations")),
       unmap_ns_(stats_.histogram("unmap_latency", "ns", "dma_unmap call duration on the CPU")) {
+  for (const ResvRegion& r : reserved) iovad_.reserve(r.start, r.size);
   if (p_.dma_mode == DmaMode::Lazy) sc_core::sc_spawn([this] { timer_thread(); }, nullptr);
 }
 

@@ -19,7 +19,7 @@ namespace iommusim::host {
 class DmaDomain {
  public:
   DmaDomain(std::unique_ptr<IommuDomain> d, Cpu& cpu, const HostParams& p, const std::string& name,
-            StatGroup& parent);
+            StatGroup& parent, const std::vector<ResvRegion>& reserved = {});
   // Maps [pa, pa+size) for the device; returns the IOVA, or 0 (DMA_MAPPING_ERROR) when no IOVA is free.
   uint64_t map(uint64_t pa, uint64_t size, IoProt prot, uint64_t max_page = ~uint64_t{0});
   void unmap(uint64_t iova, uint64_t size);

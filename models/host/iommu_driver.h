@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/host/io_pgtable.h"
 
@@ -26,9 +27,16 @@ class IommuDomain {
   virtual std::optional<uint64_t> iova_to_phys(uint64_t iova) = 0;
 };
 
+// An IOVA range a DMA domain must never hand out (Linux's reserved regions).
+struct ResvRegion {
+  uint64_t start, size;
+};
+
 class IommuDriver {
  public:
   virtual ~IommuDriver() = default;
+  // R4.1/R4.4: MSI windows and other ranges the DMA API keeps out of its IOVA space.
+  virtual std::vector<ResvRegion> reserved_regions() const { return {}; }
   // R7: can this IOMMU use domain d (allocated by any driver)? 0, or EINVAL with the reason.
   virtual int check_attach(const IommuDomain& d, std::string& why) const = 0;
   virtual const std::string& name() const = 0;

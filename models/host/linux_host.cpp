@@ -127,7 +127,7 @@ void LinuxHost::boot() {
     IommuDriver& drv = *drivers_[e.iommu];
     auto dom = drv.alloc_paging_domain();
     drv.attach(*dom, e.rid);
-    e.dma = std::make_unique<DmaDomain>(std::move(dom), cpu_, p_, e.name, stats_);
+    e.dma = std::make_unique<DmaDomain>(std::move(dom), cpu_, p_, e.name, stats_, drv.reserved_regions());
   }
   for (unsigned i = 0; i < drivers_.size(); ++i)
     if (event_irqs_[i]) sc_core::sc_spawn([this, i] { event_thread(i); });

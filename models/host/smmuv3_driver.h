@@ -59,6 +59,7 @@ class SmmuV3Driver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  std::vector<ResvRegion> reserved_regions() const override { return {{0x8000000, 0x100000}}; }  // R4.1: the software MSI window
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // Invalidation per R2.3 for one stage-1 domain; returns after the final CMD_SYNC completed.

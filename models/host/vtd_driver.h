@@ -60,6 +60,7 @@ class VtdDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, uint32_t rid) override;
+  std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000}}; }  // R4.4: interrupt requests, never translated
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // R2.2 range invalidation of one domain (ih: leaf-only hint); returns after the wait completed.
