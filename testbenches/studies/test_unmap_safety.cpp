@@ -69,7 +69,7 @@ struct Result {
 
 // The host thread maps/unmaps 16 KiB buffers at random; a device thread keeps a random 64 B read
 // job running over the 1 MiB IOVA window below 4 GiB where the allocator places them.
-Result run(bool lazy) {
+Result run(bool lazy, const char* base = "base-smmuv3.yaml") {
   std::vector<std::string> sets = {"run.quantum=10ns", "platform.endpoints.nic0.outstanding=4"};
   if (lazy) {
     sets.push_back("platform.host.dma_mode=lazy");
@@ -77,7 +77,7 @@ Result run(bool lazy) {
     sets.push_back("platform.host.fq_timeout=10s");
   }
   fresh_context();
-  const PlatformConfig cfg = load_config(config_path("base-smmuv3.yaml"), sets, default_registry());
+  const PlatformConfig cfg = load_config(config_path(base), sets, default_registry());
   tlm::tlm_global_quantum::instance().set(sc_core::sc_time::from_value(cfg.quantum.ps));
   auto pf = build_platform(cfg, default_registry());
   Result res;
@@ -160,6 +160,21 @@ TEST(UnmapSafety, LazyStaleUntilFlushThenFaults) {
   // Lazy mode's window is real: unmapped pages were still reachable before their flush.
   EXPECT_GT(r.sb.racy_successes, 0u);
 }
+
+// The same scoreboard on the other architectures: only the platform differs.
+class UnmapSafetyArch : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(UnmapSafetyArch, StrictAndLazyKeepTheirGuarantees) {
+  for (bool lazy : {false, true}) {
+    const Result r = run(lazy, GetParam());
+    EXPECT_EQ(r.sb.violations, 0u) << (lazy ? "lazy" : "strict");
+    EXPECT_EQ(r.sb.spurious_faults, 0u) << (lazy ? "lazy" : "strict");
+    EXPECT_GT(r.sb.must_fault, 1000u);
+    EXPECT_GT(r.sb.must_succeed, 300u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, UnmapSafetyArch, ::testing::Values("base-vtd.yaml", "base-amdvi.yaml"));
 
 TEST(UnmapSafety, ShippedConfigProbesFaultInStrictMode) {
   const StudyRun r = run_study("unmap-safety.yaml");
