@@ -1,4 +1,5 @@
 // AMD-Vi: construction, the DMA data path, interrupt remapping and the event log.
+#include "models/iommu/core/mem_access.h"
 #include "models/iommu/amdvi/amdvi.h"
 
 #include <algorithm>
@@ -286,18 +287,7 @@ bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc
 }
 
 bool AmdVi::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t) {
-  tlm::tlm_generic_payload* gp = pool_.acquire();
-  gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  gp->set_address(pa);
-  gp->set_data_ptr(static_cast<unsigned char*>(data));
-  gp->set_data_length(len);
-  gp->set_streaming_width(len);
-  sc_core::sc_time d = t - sim_now();
-  mem->b_transport(*gp, d);
-  t = sim_now() + d;
-  const bool ok = gp->is_response_ok();
-  gp->release();
-  return ok;
+  return iommu_mem_access(*mem[0], pool_, write, pa, data, len, t);
 }
 
 void AmdVi::record_event(const Event& e, sc_core::sc_time t) {

@@ -1,4 +1,5 @@
 // SMMUv3: construction, the DMA data path and the event queue.
+#include "models/iommu/core/mem_access.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 
 #include <cstring>
@@ -150,18 +151,7 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
 }
 
 bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t) {
-  tlm::tlm_generic_payload* gp = pool_.acquire();
-  gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  gp->set_address(pa);
-  gp->set_data_ptr(static_cast<unsigned char*>(data));
-  gp->set_data_length(len);
-  gp->set_streaming_width(len);
-  sc_core::sc_time d = t - sim_now();
-  mem->b_transport(*gp, d);
-  t = sim_now() + d;
-  const bool ok = gp->is_response_ok();
-  gp->release();
-  return ok;
+  return iommu_mem_access(*mem[0], pool_, write, pa, data, len, t);
 }
 
 void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {

@@ -1,4 +1,5 @@
 // VT-d: construction, capability registers, the DMA data path and fault reporting.
+#include "models/iommu/core/mem_access.h"
 #include "models/iommu/vtd/vtd.h"
 
 #include <algorithm>
@@ -243,18 +244,7 @@ void VtdIommu::count_reason(uint8_t reason) {
 }
 
 bool VtdIommu::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t) {
-  tlm::tlm_generic_payload* gp = pool_.acquire();
-  gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  gp->set_address(pa);
-  gp->set_data_ptr(static_cast<unsigned char*>(data));
-  gp->set_data_length(len);
-  gp->set_streaming_width(len);
-  sc_core::sc_time d = t - sim_now();
-  mem->b_transport(*gp, d);
-  t = sim_now() + d;
-  const bool ok = gp->is_response_ok();
-  gp->release();
-  return ok;
+  return iommu_mem_access(*mem[0], pool_, write, pa, data, len, t);
 }
 
 bool VtdIommu::dbg_read64(uint64_t pa, uint64_t& value) {
