@@ -10,21 +10,14 @@ namespace iommusim::host {
 
 using namespace iommusim::amdvi;
 
-namespace {
-// Linux hands out AMD DomainIDs from one allocator for all IOMMUs: a domain keeps its ID everywhere.
-uint16_t next_domain_id() {
-  static uint16_t next = 1;
-  return next++;
-}
-}  // namespace
-
 void AmdViDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { drv_.flush_pages(id_, iova, size, false); }
 void AmdViDomain::flush_walk(uint64_t iova, uint64_t size) { drv_.flush_pages(id_, iova, size, true); }
 void AmdViDomain::flush_all() { drv_.flush_pages(id_, 0, 0, true); }
 
 AmdViDriver::AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
-                         Mmio& mmio, StatGroup& parent)
+                         Mmio& mmio, KernelIds& ids, StatGroup& parent)
     : name_(std::move(name)),
+      ids_(ids),
       p_(p),
       mem_(mem),
       alloc_(alloc),
@@ -59,7 +52,8 @@ std::unique_ptr<IommuDomain> AmdViDriver::alloc_paging_domain() {
   const unsigned hats = efr::hats_levels(static_cast<unsigned>(efr::HATS.get(efr_)));
   const unsigned mode = std::min(4u, hats ? hats : 4u);
   auto pgt = std::make_unique<IoPgtableAmd>(mem_, alloc_, AmdV1Codec(mode));
-  return std::make_unique<AmdViDomain>(*this, next_domain_id(), std::move(pgt));
+  // One DomainID allocator for all AMD IOMMUs: the ID is valid on every one of them.
+  return std::make_unique<AmdViDomain>(*this, ids_.amd_domain++, std::move(pgt));
 }
 
 int AmdViDriver::check_attach(const IommuDomain& d, std::string& why) const {

@@ -53,7 +53,7 @@ class AmdViDomain final : public IommuDomain {
 class AmdViDriver final : public IommuDriver {
  public:
   AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
-              StatGroup& parent);
+              KernelIds& ids, StatGroup& parent);
   const std::string& name() const override { return name_; }
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
@@ -68,6 +68,7 @@ class AmdViDriver final : public IommuDriver {
 
  private:
   std::string name_;
+  KernelIds& ids_;
   const HostParams& p_;
   PhysMem& mem_;
   PhysAlloc& alloc_;

@@ -27,6 +27,12 @@ class IommuDomain {
   virtual std::optional<uint64_t> iova_to_phys(uint64_t iova) = 0;
 };
 
+// Identifier spaces the kernel shares across IOMMU instances (one per host, so runs stay independent).
+struct KernelIds {
+  uint16_t asid = 1;        // SMMUv3 ASIDs: global across SMMU instances (R1.6)
+  uint16_t amd_domain = 1;  // AMD DomainIDs: one allocator for every AMD IOMMU
+};
+
 // An IOVA range a DMA domain must never hand out (Linux's reserved regions).
 struct ResvRegion {
   uint64_t start, size;

@@ -77,7 +77,7 @@ unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
   drivers_.push_back(
-      std::make_unique<SmmuV3Driver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), sync_wake, stats_));
+      std::make_unique<SmmuV3Driver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), sync_wake, ids_, stats_));
   event_irqs_.push_back(&eventq_irq);
   return idx;
 }
@@ -93,7 +93,7 @@ unsigned LinuxHost::add_vtd(const std::string& name) {
 unsigned LinuxHost::add_amdvi(const std::string& name) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
-  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
+  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_));
   event_irqs_.push_back(nullptr);  // the event log is counted by the model; no host handler yet
   return idx;
 }

@@ -113,6 +113,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   StatGroup stats_;
   Cpu cpu_;
   PhysAlloc alloc_;
+  KernelIds ids_;
   std::vector<std::unique_ptr<MmioPort>> ports_;
   std::vector<std::unique_ptr<IommuDriver>> drivers_;
   std::vector<sc_core::sc_event*> event_irqs_;

@@ -22,8 +22,9 @@ void SmmuV3Domain::flush_walk(uint64_t iova, uint64_t size) {
 }
 
 SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
-                           Mmio& mmio, sc_core::sc_event& sync_wake, StatGroup& parent)
+                           Mmio& mmio, sc_core::sc_event& sync_wake, KernelIds& ids, StatGroup& parent)
     : name_(std::move(name)),
+      ids_(ids),
       p_(p),
       mem_(mem),
       alloc_(alloc),
@@ -124,7 +125,7 @@ std::unique_ptr<IommuDomain> SmmuV3Driver::alloc_paging_domain() {
   // Input size: what the host asks for, capped by the 48-bit VA of a 4K stage-1 regime.
   const unsigned ias = static_cast<unsigned>(std::min<uint64_t>(p_.ias_bits, 48));
   auto pgt = std::make_unique<IoPgtableArm>(mem_, alloc_, pgtable::Granule::K4, ias, false);
-  return std::make_unique<SmmuV3Domain>(*this, next_asid_++, std::move(pgt));
+  return std::make_unique<SmmuV3Domain>(*this, ids_.asid++, std::move(pgt));
 }
 
 int SmmuV3Driver::check_attach(const IommuDomain& d, std::string& why) const {

@@ -54,7 +54,7 @@ class SmmuV3Domain final : public IommuDomain {
 class SmmuV3Driver final : public IommuDriver {
  public:
   SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
-               sc_core::sc_event& sync_wake, StatGroup& parent);
+               sc_core::sc_event& sync_wake, KernelIds& ids, StatGroup& parent);
   const std::string& name() const override { return name_; }
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
@@ -78,6 +78,7 @@ class SmmuV3Driver final : public IommuDriver {
   void write_ste(uint32_t sid, const smmuv3::Ste& s);
 
   std::string name_;
+  KernelIds& ids_;
   const HostParams& p_;
   PhysMem& mem_;
   PhysAlloc& alloc_;
@@ -95,7 +96,6 @@ class SmmuV3Driver final : public IommuDriver {
   uint64_t cmdq_ = 0, eventq_ = 0;
   unsigned cmdq_log2_ = 0, eventq_log2_ = 0;
   uint32_t prod_ = 0, cons_ = 0, evt_cons_ = 0;
-  uint16_t next_asid_ = 1;
   StatGroup stats_;
   Counter& cmds_;
   Counter& syncs_;
