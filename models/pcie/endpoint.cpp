@@ -24,7 +24,8 @@ Endpoint::Endpoint(sc_core::sc_module_name name, const EndpointParams& p, uint64
       jobs_done_(stats_.counter("jobs", "DMA jobs completed")),
       latency_ps_(stats_.histogram("latency", "ps", "request issue to completion")) {
   bar.register_b_transport(this, &Endpoint::bar_b_transport);
-  data_.assign(p_.max_read_request < 4096 ? 4096 : p_.max_read_request, 0xA5);
+  rx_.assign(p_.max_read_request < 4096 ? 4096 : p_.max_read_request, 0);
+  tx_.assign(rx_.size(), 0xA5);
   stats_.derived("throughput_gbps", "payload bytes per second while the engine was busy, in GB/s", [this] {
     if (!any_ || last_done_ <= first_issue_) return 0.0;
     return static_cast<double>(bytes_.v) / (to_ns(last_done_ - first_issue_));
@@ -115,7 +116,7 @@ void Endpoint::run(const DmaJob& j) {
     tlm::tlm_generic_payload* gp = pool_.acquire(xp);
     gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     gp->set_address(iova);
-    gp->set_data_ptr(data_.data());
+    gp->set_data_ptr(write ? tx_.data() : rx_.data());
     gp->set_data_length(len);
     gp->set_streaming_width(len);
     PcieExt& x = *xp;

@@ -85,7 +85,9 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   std::deque<DmaJob> jobs_;
   sc_core::sc_event job_added_, irq_;
   std::vector<sc_core::sc_time> slot_done_;
-  std::vector<uint8_t> data_;
+  // Separate buffers: read completions land in rx_, writes send the fixed pattern in tx_ (a shared
+  // buffer would make writes carry whatever the last read returned).
+  std::vector<uint8_t> rx_, tx_;
   sc_core::sc_time issue_interval_, device_latency_;
   std::function<void(const DmaRecord&)> observer_;
 
