@@ -10,9 +10,13 @@ namespace iommusim::host {
 
 using namespace iommusim::amdvi;
 
-void AmdViDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { drv_.flush_pages(id_, iova, size, false); }
-void AmdViDomain::flush_walk(uint64_t iova, uint64_t size) { drv_.flush_pages(id_, iova, size, true); }
-void AmdViDomain::flush_all() { drv_.flush_pages(id_, 0, 0, true); }
+void AmdViDomain::flush(uint64_t iova, uint64_t size, bool pde) {
+  if (iommus_.empty()) return drv_.flush_pages(id_, iova, size, pde);
+  for (AmdViDriver* d : iommus_) d->flush_pages(id_, iova, size, pde);
+}
+void AmdViDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { flush(iova, size, false); }
+void AmdViDomain::flush_walk(uint64_t iova, uint64_t size) { flush(iova, size, true); }
+void AmdViDomain::flush_all() { flush(0, 0, true); }
 
 AmdViDriver::AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
                          Mmio& mmio, KernelIds& ids, StatGroup& parent)
@@ -73,7 +77,8 @@ void AmdViDriver::attach(IommuDomain& d, uint32_t rid) {
   uint64_t raw[DTE_QWORDS];
   encode(e, raw);
   mem_.write(devtab_ + uint64_t{rid & 0xFFFF} * devtab::ENTRY_BYTES, raw, sizeof raw);
-  submit({cmd_inv_devtab_entry(static_cast<uint16_t>(rid)), cmd_inv_iommu_pages(dom.id(), 0, 0, true)});
+  dom.add_iommu(*this);
+  submit({cmd_inv_devtab_entry(static_cast<uint16_t>(rid)), cmd_inv_iommu_pages(dom.id(), 0, ~uint64_t{0}, true)});  // all pages
 }
 
 void AmdViDriver::flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde) {

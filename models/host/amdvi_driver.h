@@ -4,8 +4,8 @@
 // covering the range, then COMPLETION_WAIT whose semaphore store the CPU polls.
 //
 // Not modelled yet: v2 (GCR3) PASID tables and SVA, INVALIDATE_IOTLB_PAGES for ATS devices,
-// interrupt remapping set-up, event-log servicing beyond counting, a domain attached to devices
-// behind several AMD IOMMUs (each flush goes to the domain's IOMMU).
+// interrupt remapping set-up, event-log servicing beyond counting, parallel flushes of a domain
+// (flushes go to every AMD IOMMU the domain is attached through, one after the other).
 #pragma once
 #include <systemc>
 
@@ -43,9 +43,17 @@ class AmdViDomain final : public IommuDomain {
   uint16_t id() const { return id_; }
   unsigned mode() const { return pgt_->codec().mode(); }
   uint64_t root() const { return pgt_->root(); }
+  // Every AMD IOMMU with a device attached to this domain receives its flushes.
+  void add_iommu(AmdViDriver& d) {
+    for (auto* x : iommus_)
+      if (x == &d) return;
+    iommus_.push_back(&d);
+  }
 
  private:
+  void flush(uint64_t iova, uint64_t size, bool pde);
   AmdViDriver& drv_;
+  std::vector<AmdViDriver*> iommus_;
   uint16_t id_;
   std::unique_ptr<IoPgtableAmd> pgt_;
 };
