@@ -17,6 +17,7 @@
 #include "models/common/pcie_ext.h"
 #include "models/iommu/amdvi/amdvi.h"
 #include "models/memory/sparse_memory.h"
+#include "testbenches/iommu_tb.h"
 #include "testbenches/sim_fixture.h"
 
 namespace iommusim {
@@ -86,84 +87,15 @@ Cmd2 cmd_inv_pages(uint16_t dom, uint64_t addr, bool s, bool pde_bit, bool gn = 
           (s ? 1u : 0u) | (pde_bit ? 2u : 0u) | (gn ? 4u : 0u) | (addr & ~0xFFFull)};
 }
 
-struct DmaResult {
-  tlm::tlm_response_status st = tlm::TLM_INCOMPLETE_RESPONSE;
-  IoStatus io = IoStatus::Ok;
-  uint64_t data = 0;
-};
+using test::DmaResult;
 
-struct Tb : sc_core::sc_module {
-  tlm_utils::simple_initiator_socket<Tb> regs{"regs"};
-  tlm_utils::simple_initiator_socket<Tb> dma{"dma"};
-  std::function<void(Tb&)> body;
-  sc_core::sc_event* watch = nullptr;
-  std::vector<sc_time> watch_times;
-  PayloadPool pool;
-
-  SC_HAS_PROCESS(Tb);
-  explicit Tb(sc_core::sc_module_name n) : sc_core::sc_module(n) {
-    SC_THREAD(run);
-    SC_THREAD(watcher);
-  }
-  void run() {
-    if (body) body(*this);
-  }
-  void watcher() {
-    if (!watch) return;
-    for (;;) {
-      wait(*watch);
-      watch_times.push_back(sc_core::sc_time_stamp());
-    }
-  }
-  uint64_t rd(uint32_t off) {
-    uint64_t v = 0;
-    reg_access(tlm::TLM_READ_COMMAND, off, v);
-    return v;
-  }
-  void wr(uint32_t off, uint64_t v) { reg_access(tlm::TLM_WRITE_COMMAND, off, v); }
-  void reg_access(tlm::tlm_command cmd, uint32_t off, uint64_t& v) {
-    tlm::tlm_generic_payload gp;
-    gp.set_command(cmd);
-    gp.set_address(off);
-    gp.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
-    gp.set_data_length(8);
-    gp.set_streaming_width(8);
-    gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_time d = SC_ZERO_TIME;
-    regs->b_transport(gp, d);
-    EXPECT_EQ(gp.get_response_status(), tlm::TLM_OK_RESPONSE) << std::hex << off;
-  }
+struct Tb : test::IommuTb<Tb> {
+  explicit Tb(sc_core::sc_module_name n) : IommuTb(n, 8) {}  // AMD-Vi registers are 64-bit
   DmaResult access(uint16_t devid, uint64_t va, bool write, uint64_t wdata = 0, int pasid = -1, unsigned len = 8) {
-    tlm::tlm_generic_payload* gp = pool.acquire();
-    uint64_t buf = wdata;
-    gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-    gp->set_address(va);
-    gp->set_data_ptr(reinterpret_cast<unsigned char*>(&buf));
-    gp->set_data_length(len);
-    gp->set_streaming_width(len);
-    PcieExt& x = pcie(*gp);
-    x.rid = devid;
-    if (pasid >= 0) {
-      x.pasid_valid = true;
-      x.pasid = static_cast<uint32_t>(pasid);
-    }
-    sc_time d = SC_ZERO_TIME;
-    dma->b_transport(*gp, d);
-    DmaResult r;
-    r.st = gp->get_response_status();
-    r.io = x.status;
-    r.data = buf;
-    EXPECT_EQ(gp->get_address(), va);
-    gp->release();
-    wait(d);
-    return r;
+    return dma_access(devid, va, write, wdata, false, pasid, len);
   }
   DmaResult read(uint16_t devid, uint64_t va, int pasid = -1) { return access(devid, va, false, 0, pasid); }
   DmaResult write(uint16_t devid, uint64_t va, uint64_t v) { return access(devid, va, true, v); }
-  void wait_until(const sc_time& t) {
-    ASSERT_GE(t, sc_core::sc_time_stamp());
-    wait(t - sc_core::sc_time_stamp());
-  }
 };
 
 class AmdViTest : public test::SimTest {

@@ -19,6 +19,7 @@
 #include "models/common/pcie_ext.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/memory/sparse_memory.h"
+#include "testbenches/iommu_tb.h"
 #include "testbenches/sim_fixture.h"
 
 namespace iommusim {
@@ -159,89 +160,17 @@ class Pt {
 };
 
 // ---- the test initiator -------------------------------------------------------------------------
-struct DmaResult {
-  tlm::tlm_response_status st = tlm::TLM_INCOMPLETE_RESPONSE;
-  IoStatus io = IoStatus::Ok;
-  uint64_t data = 0;
-};
+using test::DmaResult;
 
-struct Tb : sc_core::sc_module {
-  tlm_utils::simple_initiator_socket<Tb> regs{"regs"};
-  tlm_utils::simple_initiator_socket<Tb> dma{"dma"};
-  std::function<void(Tb&)> body;
-  sc_core::sc_event* watch = nullptr;
-  std::vector<sc_time> watch_times;
-  PayloadPool pool;
-
-  SC_HAS_PROCESS(Tb);
-  explicit Tb(sc_core::sc_module_name n) : sc_core::sc_module(n) {
-    SC_THREAD(run);
-    SC_THREAD(watcher);
-  }
-  void run() {
-    if (body) body(*this);
-  }
-  void watcher() {
-    if (!watch) return;
-    for (;;) {
-      wait(*watch);
-      watch_times.push_back(sc_core::sc_time_stamp());
-    }
-  }
-  // Register access with zero annotated delay: sees the register at the current simulated time.
-  uint64_t rd(uint32_t off, unsigned len = 4) {
-    uint64_t v = 0;
-    reg_access(tlm::TLM_READ_COMMAND, off, v, len);
-    return v;
-  }
-  void wr(uint32_t off, uint64_t v, unsigned len = 4) { reg_access(tlm::TLM_WRITE_COMMAND, off, v, len); }
-  void reg_access(tlm::tlm_command cmd, uint32_t off, uint64_t& v, unsigned len) {
-    tlm::tlm_generic_payload gp;
-    gp.set_command(cmd);
-    gp.set_address(off);
-    gp.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
-    gp.set_data_length(len);
-    gp.set_streaming_width(len);
-    gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_time d = SC_ZERO_TIME;
-    regs->b_transport(gp, d);
-    EXPECT_EQ(gp.get_response_status(), tlm::TLM_OK_RESPONSE) << std::hex << off;
-  }
-  // One 8-byte DMA; waits out its annotated delay afterwards.
+struct Tb : test::IommuTb<Tb> {
+  explicit Tb(sc_core::sc_module_name n) : IommuTb(n) {}
   DmaResult access(uint16_t sid, uint64_t va, bool write, uint64_t wdata = 0, bool priv = false, int pasid = -1) {
-    tlm::tlm_generic_payload* gp = pool.acquire();
-    uint64_t buf = wdata;
-    gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-    gp->set_address(va);
-    gp->set_data_ptr(reinterpret_cast<unsigned char*>(&buf));
-    gp->set_data_length(8);
-    gp->set_streaming_width(8);
-    PcieExt& x = pcie(*gp);
-    x.rid = sid;
-    x.pmr = priv;
-    if (pasid >= 0) {
-      x.pasid_valid = true;
-      x.pasid = static_cast<uint32_t>(pasid);
-    }
-    sc_time d = SC_ZERO_TIME;
-    dma->b_transport(*gp, d);
-    DmaResult r;
-    r.st = gp->get_response_status();
-    r.io = x.status;
-    r.data = buf;
-    EXPECT_EQ(gp->get_address(), va);  // the address is restored after translation
-    gp->release();
-    wait(d);
-    return r;
+    return dma_access(sid, va, write, wdata, priv, pasid, 8);
   }
   DmaResult read(uint16_t sid, uint64_t va, bool priv = false, int pasid = -1) {
     return access(sid, va, false, 0, priv, pasid);
   }
   DmaResult write(uint16_t sid, uint64_t va, uint64_t v, bool priv = false) { return access(sid, va, true, v, priv); }
-  void wait_until(const sc_time& t) {
-    ASSERT_GE(t, sc_core::sc_time_stamp());
-    wait(t - sc_core::sc_time_stamp());
-  }
 };
 
 class SmmuTest : public test::SimTest {
