@@ -56,6 +56,7 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
   std::map<std::string, unsigned> iommu_index;
   // IOMMUs: each architecture's module binds the same three sockets; the host gets its driver.
   std::map<std::string, tlm::tlm_base_target_socket_b<>*> upstream;
+  std::map<std::string, AtsPort*> ats_ports;  // IOMMUs that send ATS invalidations downstream
   for (const auto& s : cfg.iommus) {
     const ModelType* t = reg.find(s.type);
     if (!t || !t->create) fail(s, "type '" + s.type + "' cannot be built");
@@ -66,18 +67,21 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
       pf->host->mmio.bind(smmu->regs);
       iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
       upstream[s.name] = &smmu->upstream;
+      ats_ports[s.name] = &smmu->ats();
       pf->smmus.push_back(smmu);
     } else if (auto* vtd = dynamic_cast<vtd::VtdIommu*>(m)) {
       vtd->mem.bind(pf->memory->socket);
       pf->host->mmio.bind(vtd->regs);
       iommu_index[s.name] = pf->host->add_vtd(s.name);
       upstream[s.name] = &vtd->upstream;
+      ats_ports[s.name] = &vtd->ats();
       pf->vtds.push_back(vtd);
     } else if (auto* amd = dynamic_cast<amdvi::AmdVi*>(m)) {
       amd->mem.bind(pf->memory->socket);
       pf->host->mmio.bind(amd->regs);
-      iommu_index[s.name] = pf->host->add_amdvi(s.name);
+      iommu_index[s.name] = pf->host->add_amdvi(s.name, amd->iotlb_supported());
       upstream[s.name] = &amd->upstream;
+      ats_ports[s.name] = &amd->ats();
       pf->amdvis.push_back(amd);
     } else {
       fail(s, "IOMMU type '" + s.type + "' has no host driver yet");
@@ -85,12 +89,18 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     pf->iommus.push_back(dynamic_cast<HasStats*>(m));
   }
   std::map<std::string, RootPort*> ports;
+  std::map<std::string, unsigned> port_down_index;
   std::map<std::string, std::string> port_iommu;
   for (const auto& s : cfg.root_ports) {
     auto* rp = create<RootPort>(*pf, s, reg, cfg.seed);
     const auto it = iommu_index.find(s.ref);
     if (it == iommu_index.end()) fail(s, "iommu '" + s.ref + "' does not exist");
     rp->to_iommu.bind(*upstream.at(s.ref));
+    // Downstream messages (ATS Invalidate Requests) from the IOMMU through this port.
+    if (auto a = ats_ports.find(s.ref); a != ats_ports.end()) {
+      port_down_index[s.name] = static_cast<unsigned>(a->second->down.size());
+      a->second->down.bind(rp->from_host);
+    }
     ports[s.name] = rp;
     port_iommu[s.name] = s.ref;
     pf->root_ports.push_back(rp);
@@ -106,9 +116,14 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
                   "' (one endpoint per root port: switches are not modelled yet)");
     port_user[s.ref] = s.name;
     ep->dma.bind(it->second->from_device);
+    it->second->to_device.bind(ep->from_link);
     ep->set_rid(s.rid);
     pf->host->bars.bind(ep->bar);
-    ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq());
+    const auto& ep_params = params_as<EndpointParams>(*s.params);
+    if (auto a = ats_ports.find(port_iommu.at(s.ref)); a != ats_ports.end())
+      a->second->add_device(s.rid, port_down_index.at(s.ref));
+    ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq(),
+                                              ep_params.ats.enabled, static_cast<unsigned>(ep_params.ats.inv_queue_depth));
     pf->endpoints.push_back(ep);
   }
   for (const auto& s : cfg.workloads) {

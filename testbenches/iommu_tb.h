@@ -12,6 +12,7 @@
 
 #include "models/common/payload_pool.h"
 #include "models/common/pcie_ext.h"
+#include "models/pcie/ats_defs.h"
 
 namespace iommusim::test {
 
@@ -90,6 +91,56 @@ struct IommuTb : sc_core::sc_module {
     r.io = x.status;
     r.data = buf;
     EXPECT_EQ(gp->get_address(), va);  // the address is restored after translation
+    gp->release();
+    wait(d);
+    return r;
+  }
+  // An ATS Translation Request for the page holding va; returns the decoded completion entry
+  // (response status and IoStatus in r). Waits out the annotated delay.
+  ats::Translation ats_translate(uint16_t rid, uint64_t va, int pasid, bool nw, DmaResult& r, bool priv = false) {
+    tlm::tlm_generic_payload* gp = pool.acquire();
+    uint64_t entry = 0;
+    gp->set_command(tlm::TLM_READ_COMMAND);
+    gp->set_address(va & ~uint64_t{0xFFF});
+    gp->set_data_ptr(reinterpret_cast<unsigned char*>(&entry));
+    gp->set_data_length(8);
+    gp->set_streaming_width(8);
+    PcieExt& x = pcie(*gp);
+    x.rid = rid;
+    x.at = AddrType::TranslationRequest;
+    x.nw = nw;
+    x.pmr = priv;
+    if (pasid >= 0) {
+      x.pasid_valid = true;
+      x.pasid = static_cast<uint32_t>(pasid);
+    }
+    sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+    dma->b_transport(*gp, d);
+    r.st = gp->get_response_status();
+    r.io = x.status;
+    r.data = entry;
+    gp->release();
+    wait(d);
+    return ats::decode_completion(entry);
+  }
+  // A translated request (AT = Translated) to physical address pa.
+  DmaResult translated_access(uint16_t rid, uint64_t pa, bool write, unsigned len = 8) {
+    tlm::tlm_generic_payload* gp = pool.acquire();
+    uint64_t buf = 0;
+    gp->set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    gp->set_address(pa);
+    gp->set_data_ptr(reinterpret_cast<unsigned char*>(&buf));
+    gp->set_data_length(len);
+    gp->set_streaming_width(len);
+    PcieExt& x = pcie(*gp);
+    x.rid = rid;
+    x.at = AddrType::Translated;
+    sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+    dma->b_transport(*gp, d);
+    DmaResult r;
+    r.st = gp->get_response_status();
+    r.io = x.status;
+    r.data = buf;
     gp->release();
     wait(d);
     return r;

@@ -32,10 +32,13 @@ struct PcieExt : tlm::tlm_extension<PcieExt> {
   AddrType at = AddrType::Untranslated;
   MsgKind msg = MsgKind::None;
   IoStatus status = IoStatus::Ok;
-  // Message fields (ATS invalidation / PRI), meaning depends on msg.
-  uint32_t itag_or_prg = 0;  // ITag vector or page request group index
-  bool last = false;         // PRI Last / ATS global
+  // Message fields (ATS invalidation / PRI), meaning depends on msg. Downstream messages are
+  // routed by ID: rid is then the destination device, upstream it is the sender.
+  uint32_t itag_or_prg = 0;  // ITag (Invalidate Request), ITag vector (Completion) or PRG index
+  uint8_t cc = 0;            // Invalidate Completion: completion count
+  bool last = false;         // PRI Last
   uint8_t resp_code = 0;     // PRG response code
+  bool nw = false;           // Translation Request: no write permission needed
   // Set by the IOMMU for diagnostics and scoreboards: did this access walk the tables?
   bool walked = false;
 

@@ -11,15 +11,26 @@ namespace iommusim::host {
 using namespace iommusim::amdvi;
 
 void AmdViDomain::flush(uint64_t iova, uint64_t size, bool pde) {
-  if (iommus_.empty()) return drv_.flush_pages(id_, iova, size, pde);
-  for (AmdViDriver* d : iommus_) d->flush_pages(id_, iova, size, pde);
+  // Per IOMMU with a device of this domain behind it (in attach order): its pages, then the ATCs
+  // of its ATS devices, then its wait.
+  std::vector<AmdViDriver*> iommus;
+  for (const PciDevice* dev : devices())
+    for (const auto& [x, drv] : behind_)
+      if (x == dev && std::find(iommus.begin(), iommus.end(), drv) == iommus.end()) iommus.push_back(drv);
+  for (AmdViDriver* d : iommus) {
+    std::vector<const PciDevice*> ats;
+    for (const PciDevice* dev : devices())
+      for (const auto& [x, drv] : behind_)
+        if (x == dev && drv == d && dev->ats_enabled) ats.push_back(dev);
+    d->flush_pages(id_, iova, size, pde, ats);
+  }
 }
 void AmdViDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { flush(iova, size, false); }
 void AmdViDomain::flush_walk(uint64_t iova, uint64_t size) { flush(iova, size, true); }
 void AmdViDomain::flush_all() { flush(0, 0, true); }
 
 AmdViDriver::AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
-                         Mmio& mmio, KernelIds& ids, StatGroup& parent)
+                         Mmio& mmio, KernelIds& ids, StatGroup& parent, bool iotlb_sup)
     : name_(std::move(name)),
       ids_(ids),
       p_(p),
@@ -27,9 +38,11 @@ AmdViDriver::AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, Ph
       alloc_(alloc),
       cpu_(cpu),
       mmio_(mmio),
+      iotlb_sup_(iotlb_sup),
       stats_(name_, &parent),
       cmds_(stats_.counter("commands", "commands written to the command buffer (waits included)")),
       waits_(stats_.counter("waits", "COMPLETION_WAITs issued and polled for")),
+      iotlb_invs_(stats_.counter("iotlb_pages", "INVALIDATE_IOTLB_PAGES commands (ATS devices)")),
       wait_ns_(stats_.histogram("wait", "ns", "tail write to observed COMPLETION_WAIT store")) {}
 
 void AmdViDriver::probe() {
@@ -66,26 +79,42 @@ int AmdViDriver::check_attach(const IommuDomain& d, std::string& why) const {
   return 0;
 }
 
-void AmdViDriver::attach(IommuDomain& d, uint32_t rid) {
+void AmdViDriver::attach(IommuDomain& d, PciDevice& dev) {
   auto& dom = static_cast<AmdViDomain&>(d);
+  const uint16_t rid = dev.rid;
+  const bool ats = iotlb_sup_ && dev.ats_cap;
+  if (dev.ats_enabled) dev.set_ats(false, 0);  // as pdev_disable_caps, before the DTE changes
   Dte e;
   e.v = e.tv = true;
   e.mode = static_cast<uint8_t>(dom.mode());
   e.pt_root = dom.root();
   e.ir = e.iw = true;
   e.domain_id = dom.id();
+  e.i = ats;  // IOTLB enable: the device may send Translation Requests
   uint64_t raw[DTE_QWORDS];
   encode(e, raw);
   mem_.write(devtab_ + uint64_t{rid & 0xFFFF} * devtab::ENTRY_BYTES, raw, sizeof raw);
-  dom.add_iommu(*this);
-  submit({cmd_inv_devtab_entry(static_cast<uint16_t>(rid)), cmd_inv_iommu_pages(dom.id(), 0, ~uint64_t{0}, true)});  // all pages
+  dom.note_device(dev, *this);
+  move_device(dev, d);
+  std::vector<Cmd> cmds{cmd_inv_devtab_entry(rid), cmd_inv_iommu_pages(dom.id(), 0, ~uint64_t{0}, true)};  // all pages
+  if (ats) {
+    cmds.push_back(cmd_inv_iotlb_pages(rid, static_cast<uint8_t>(dev.ats_qdep), 0, ~uint64_t{0}));
+    ++iotlb_invs_;
+  }
+  submit(cmds);
+  if (ats) dev.set_ats(true, 12);
 }
 
-void AmdViDriver::flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde) {
+void AmdViDriver::flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde,
+                              const std::vector<const PciDevice*>& ats_devs) {
   // size 0 means the whole domain: the "all pages" encoding.
-  const Cmd c = size ? cmd_inv_iommu_pages(domain, iova, size, pde)
-                     : cmd_inv_iommu_pages(domain, 0, ~uint64_t{0}, true);
-  submit({c});
+  const uint64_t start = size ? iova : 0, len = size ? size : ~uint64_t{0};
+  std::vector<Cmd> cmds{cmd_inv_iommu_pages(domain, start, len, size ? pde : true)};
+  for (const PciDevice* dev : ats_devs) {
+    cmds.push_back(cmd_inv_iotlb_pages(dev->rid, static_cast<uint8_t>(dev->ats_qdep), start, len));
+    ++iotlb_invs_;
+  }
+  submit(cmds);
 }
 
 void AmdViDriver::submit(const std::vector<Cmd>& cmds) {

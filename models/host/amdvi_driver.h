@@ -3,9 +3,13 @@
 // every AMD IOMMU), and invalidates per R2.4: INVALIDATE_IOMMU_PAGES over the power-of-two span
 // covering the range, then COMPLETION_WAIT whose semaphore store the CPU polls.
 //
-// Not modelled yet: v2 (GCR3) PASID tables and SVA, INVALIDATE_IOTLB_PAGES for ATS devices,
-// interrupt remapping set-up, event-log servicing beyond counting, parallel flushes of a domain
-// (flushes go to every AMD IOMMU the domain is attached through, one after the other).
+// ATS devices (IOTLBSup and the device's capability) get DTE.I, ATS enabled after the DTE is
+// flushed, and one INVALIDATE_IOTLB_PAGES each (MaxPend = their queue depth) before the wait of
+// every flush on their IOMMU.
+//
+// Not modelled yet: v2 (GCR3) PASID tables and SVA, interrupt remapping set-up, event-log servicing
+// beyond counting, parallel flushes of a domain (flushes go to every AMD IOMMU the domain is
+// attached through, one after the other).
 #pragma once
 #include <systemc>
 
@@ -43,34 +47,40 @@ class AmdViDomain final : public IommuDomain {
   uint16_t id() const { return id_; }
   unsigned mode() const { return pgt_->codec().mode(); }
   uint64_t root() const { return pgt_->root(); }
-  // Every AMD IOMMU with a device attached to this domain receives its flushes.
-  void add_iommu(AmdViDriver& d) {
-    for (auto* x : iommus_)
-      if (x == &d) return;
-    iommus_.push_back(&d);
+  // Records which AMD IOMMU dev sits behind; every IOMMU with a device of this domain gets its flushes.
+  void note_device(const PciDevice& dev, AmdViDriver& d) {
+    for (auto& [x, drv] : behind_)
+      if (x == &dev) {
+        drv = &d;
+        return;
+      }
+    behind_.emplace_back(&dev, &d);
   }
 
  private:
   void flush(uint64_t iova, uint64_t size, bool pde);
   AmdViDriver& drv_;
-  std::vector<AmdViDriver*> iommus_;
+  std::vector<std::pair<const PciDevice*, AmdViDriver*>> behind_;
   uint16_t id_;
   std::unique_ptr<IoPgtableAmd> pgt_;
 };
 
 class AmdViDriver final : public IommuDriver {
  public:
+  // iotlb_sup: the IOMMU's capability header reports IOTLBSup (devices may use ATS).
   AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
-              KernelIds& ids, StatGroup& parent);
+              KernelIds& ids, StatGroup& parent, bool iotlb_sup = false);
   const std::string& name() const override { return name_; }
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
-  void attach(IommuDomain& d, uint32_t rid) override;
+  void attach(IommuDomain& d, PciDevice& dev) override;
   std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000}, {0xFD00000000ull, 0x300000000ull}}; }  // R4.4: the MSI range and the HyperTransport reserved range
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
-  // R2.4: one INVALIDATE_IOMMU_PAGES covering the range (pde: also table entries), then a wait.
-  void flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde);
+  // R2.4 on one IOMMU: INVALIDATE_IOMMU_PAGES covering the range (pde: also table entries), one
+  // INVALIDATE_IOTLB_PAGES per ATS device given, then a wait. size 0: everything.
+  void flush_pages(uint16_t domain, uint64_t iova, uint64_t size, bool pde,
+                   const std::vector<const PciDevice*>& ats_devs = {});
   // Writes the commands followed by COMPLETION_WAIT and polls its semaphore store.
   void submit(const std::vector<amdvi::Cmd>& cmds);
 
@@ -83,6 +93,7 @@ class AmdViDriver final : public IommuDriver {
   Cpu& cpu_;
   Mmio& mmio_;
   uint64_t efr_ = 0;
+  bool iotlb_sup_ = false;
   uint64_t devtab_ = 0, cmdbuf_ = 0, evtlog_ = 0, sem_ = 0;
   unsigned cmd_len_ = 9;  // 512 commands (R2.4)
   uint32_t tail_ = 0, head_ = 0;
@@ -90,6 +101,7 @@ class AmdViDriver final : public IommuDriver {
   StatGroup stats_;
   Counter& cmds_;
   Counter& waits_;
+  Counter& iotlb_invs_;
   Histogram& wait_ns_;
 };
 

@@ -19,6 +19,8 @@ namespace iommusim::host {
 
 struct IoProt {
   bool read = true, write = true, priv = false;
+  // Instruction fetch: honoured by the process page tables (mm.h); the DMA codecs always set XD/XN.
+  bool exec = false;
 };
 
 struct PgWork {

@@ -59,7 +59,10 @@ LinuxHost::LinuxHost(sc_core::sc_module_name name, const HostParams& p, uint64_t
   SC_THREAD(boot);
 }
 
-LinuxHost::~LinuxHost() = default;
+LinuxHost::~LinuxHost() {
+  // Domains may outlive the devices (testbench-owned) or belong to another device: unlink first.
+  for (auto& e : eps_) e.pci.leave_domain();
+}
 
 void LinuxHost::read(uint64_t pa, void* dst, size_t len) {
   tlm::tlm_generic_payload gp;
@@ -90,18 +93,34 @@ unsigned LinuxHost::add_vtd(const std::string& name) {
   return idx;
 }
 
-unsigned LinuxHost::add_amdvi(const std::string& name) {
+unsigned LinuxHost::add_amdvi(const std::string& name, bool iotlb_sup) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
-  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_));
+  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_, iotlb_sup));
   event_irqs_.push_back(nullptr);  // the event log is counted by the model; no host handler yet
   return idx;
 }
 
-unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq) {
+unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq,
+                                 bool ats_cap, unsigned ats_qdep) {
   if (iommu >= drivers_.size()) throw std::invalid_argument("host: endpoint " + name + " names an unknown IOMMU");
-  eps_.push_back(Ep{name, rid, iommu, &irq, nullptr, {}});
-  return static_cast<unsigned>(eps_.size() - 1);
+  const unsigned idx = static_cast<unsigned>(eps_.size());
+  Ep e{name, rid, iommu, {}, &irq, nullptr, {}};
+  e.pci.name = name;
+  e.pci.rid = rid;
+  e.pci.ats_cap = ats_cap;
+  e.pci.ats_qdep = ats_qdep == 0 ? 32 : ats_qdep;
+  // The ATS capability's Control register: Enable (bit 15), STU (bits 4:0, log2 of the unit - 12).
+  e.pci.ats_control = [this, idx](bool on, unsigned stu_shift) {
+    uint16_t v = static_cast<uint16_t>((on ? 0x8000u : 0u) | ((stu_shift > 12 ? stu_shift - 12 : 0) & 0x1F));
+    tlm::tlm_generic_payload gp;
+    cpu_access(gp, true, kAtsControlOffset, &v, sizeof v);
+    sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+    bars[idx]->b_transport(gp, d);
+    if (!gp.is_response_ok()) throw std::runtime_error("host: device " + eps_[idx].name + " refused its ATS Control write");
+  };
+  eps_.push_back(std::move(e));
+  return idx;
 }
 
 void LinuxHost::add_workload(unsigned ep, const StreamWorkloadParams& w) {
@@ -126,7 +145,7 @@ void LinuxHost::boot() {
     auto& e = eps_[i];
     IommuDriver& drv = *drivers_[e.iommu];
     auto dom = drv.alloc_paging_domain();
-    drv.attach(*dom, e.rid);
+    drv.attach(*dom, e.pci);
     e.dma = std::make_unique<DmaDomain>(std::move(dom), cpu_, p_, e.name, stats_, drv.reserved_regions());
   }
   for (unsigned i = 0; i < drivers_.size(); ++i)
@@ -174,14 +193,14 @@ DmaDomain& LinuxHost::dma_domain(unsigned ep) {
 }
 
 int LinuxHost::try_attach(unsigned ep, IommuDomain& d) {
-  const auto& e = eps_.at(ep);
+  auto& e = eps_.at(ep);
   IommuDriver& drv = *drivers_.at(e.iommu);
   std::string why;
   if (const int err = drv.check_attach(d, why)) {
     log::get(name())->warn("attach {} to a domain on {}: {} (EINVAL)", e.name, drv.name(), why);
     return -err;
   }
-  drv.attach(d, e.rid);
+  drv.attach(d, e.pci);
   return 0;
 }
 

@@ -43,8 +43,10 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // Platform wiring (elaboration). Returns the index used by the kernel API below.
   unsigned add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq);
   unsigned add_vtd(const std::string& name);
-  unsigned add_amdvi(const std::string& name);
-  unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq);
+  unsigned add_amdvi(const std::string& name, bool iotlb_sup = false);
+  // ats_cap: the function has an ATS capability with this Invalidate Queue Depth (0 = 32).
+  unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq,
+                        bool ats_cap = false, unsigned ats_qdep = 32);
   void add_workload(unsigned ep, const StreamWorkloadParams& w);
   void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);
   void add_workload(unsigned ep, const TraceWorkloadParams& w);
@@ -60,6 +62,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // the reason logged when ep's IOMMU cannot use d. A successful attach replaces the RID's domain.
   int try_attach(unsigned ep, IommuDomain& d);
   unsigned iommu_of(unsigned ep) const { return eps_.at(ep).iommu; }
+  const PciDevice& pci_device(unsigned ep) const { return eps_.at(ep).pci; }
   void free_buffer(uint64_t pa, uint64_t size);
   // Endpoint index by name (trace actors), nullopt if no such endpoint.
   std::optional<unsigned> find_endpoint(const std::string& name) const;
@@ -96,6 +99,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
     std::string name;
     uint16_t rid;
     unsigned iommu;
+    PciDevice pci;
     sc_core::sc_event* irq;
     std::unique_ptr<DmaDomain> dma;
     std::vector<WorkItem> work;

@@ -11,14 +11,21 @@ namespace iommusim::host {
 
 using namespace iommusim::smmuv3;
 
+// R2.3: the IOTLB first (TLBI...SYNC), then the ATCs (ATC_INV...SYNC): a device must not refetch a
+// translation the IOTLB still holds.
 void SmmuV3Domain::flush_range(uint64_t iova, uint64_t size, uint64_t leaf_size) {
   drv_.tlb_inv_range(asid_, iova, size, leaf_size);
+  if (any_ats()) drv_.atc_inv_domain(*this, iova, size);
 }
 
-void SmmuV3Domain::flush_all() { drv_.tlb_inv_asid(asid_); }
+void SmmuV3Domain::flush_all() {
+  drv_.tlb_inv_asid(asid_);
+  if (any_ats()) drv_.atc_inv_domain(*this, 0, 0);
+}
 
 void SmmuV3Domain::flush_walk(uint64_t iova, uint64_t size) {
   drv_.tlb_inv_range(asid_, iova, size, uint64_t{1} << pgt_->geometry().shift, false);
+  if (any_ats()) drv_.atc_inv_domain(*this, iova, size);
 }
 
 SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu,
@@ -37,6 +44,7 @@ SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, 
       cmds_(stats_.counter("commands", "commands written to the command queue (CMD_SYNC included)")),
       syncs_(stats_.counter("syncs", "CMD_SYNCs issued and waited for")),
       batches_(stats_.counter("batches", "command batches submitted (one PROD write each)")),
+      atc_invs_(stats_.counter("atc_inv", "CMD_ATC_INV commands written")),
       events_(stats_.counter("events", "event records consumed from the event queue")),
       sync_wait_ns_(stats_.histogram("sync_wait", "ns", "PROD write to observed CMD_SYNC completion")) {}
 
@@ -47,6 +55,7 @@ void SmmuV3Driver::probe() {
   const uint32_t idr5v = mmio_.read32(reg::IDR5);
   sid_bits_ = static_cast<unsigned>(idr1::SIDSIZE.get(idr1v));
   ril_ = idr3v & idr3::RIL;
+  ats_ = idr0v & idr0::ATS;
   oas_enc_ = static_cast<unsigned>(idr5::OAS.get(idr5v));
   split_ = static_cast<unsigned>(p_.strtab_split);
   two_level_ = idr0::ST_LEVEL.get(idr0v) == idr0::ST_LEVEL_2LVL && !p_.linear_strtab && sid_bits_ > split_;
@@ -136,8 +145,15 @@ int SmmuV3Driver::check_attach(const IommuDomain& d, std::string& why) const {
   return 0;
 }
 
-void SmmuV3Driver::attach(IommuDomain& d, uint32_t rid) {
+void SmmuV3Driver::attach(IommuDomain& d, PciDevice& dev) {
   auto& dom = static_cast<SmmuV3Domain&>(d);
+  const uint32_t rid = dev.rid;
+  const bool ats = ats_ && dev.ats_cap;
+  if (dev.ats_enabled) {
+    // As arm_smmu_disable_ats: stop the device using translations, then flush what it holds.
+    dev.set_ats(false, 0);
+    atc_inv_device(dev.rid);
+  }
   Cd cd;
   cd.valid = true;
   cd.aa64 = true;
@@ -167,12 +183,51 @@ void SmmuV3Driver::attach(IommuDomain& d, uint32_t rid) {
   s.s1cir = s.s1cor = 1;
   s.s1csh = 3;
   s.strw = ste::STRW_NSEL1;
+  s.eats = ats ? ste::EATS_TRANS : ste::EATS_ABORT;
   write_ste(rid, s);
   Cmd cfgi;
   cfgi.opcode = op::CFGI_STE;
   cfgi.sid = rid;
   cfgi.leaf = true;
   issue({cfgi}, true);
+  move_device(dev, d);
+  if (ats) {
+    // As arm_smmu_enable_ats: flush the whole ATC, then enable ATS with STU = the smallest granule.
+    atc_inv_device(dev.rid);
+    dev.set_ats(true, 12);
+  }
+}
+
+void SmmuV3Driver::atc_inv_device(uint16_t sid) {
+  Cmd c;
+  c.opcode = op::ATC_INV;
+  c.sid = sid;
+  c.size = ATC_INV_SIZE_ALL;
+  ++atc_invs_;
+  issue({c}, true);
+}
+
+void SmmuV3Driver::atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t size) {
+  Cmd c;
+  c.opcode = op::ATC_INV;
+  if (size == 0) {
+    c.size = ATC_INV_SIZE_ALL;
+  } else {
+    // The smallest naturally aligned power-of-two span of 4 KiB pages holding [iova, iova+size).
+    const uint64_t first = iova >> 12, last = (iova + size - 1) >> 12;
+    const unsigned log2_span = static_cast<unsigned>(std::bit_width(first ^ last));
+    c.addr = (first >> log2_span) << (log2_span + 12);
+    c.size = static_cast<uint8_t>(log2_span);
+  }
+  std::vector<Cmd> cmds;
+  for (const PciDevice* dev : d.devices())
+    if (dev->ats_enabled) {
+      c.sid = dev->rid;
+      cmds.push_back(c);
+    }
+  if (cmds.empty()) return;
+  atc_invs_ += cmds.size();
+  issue(cmds, true);
 }
 
 void SmmuV3Driver::tlb_inv_asid(uint16_t asid) {

@@ -4,8 +4,11 @@
 // per leaf) or TLBI_NH_ASID above the threshold, in batches of tlbi_batch, then CMD_SYNC, whose
 // completion the CPU waits for by polling the sync's MSI write into the queue (MSI-poll).
 //
-// Not modelled yet: PASID/SSID CD tables (one CD per stream), stage-2 and nested domains, ATS and
-// ATC_INV, PRI and stall handling, SEV-only or polled-CONS sync completion, cmdq lock contention
+// ATS (when the SMMU reports IDR0.ATS and the device has the capability): STE.EATS, the device's ATC
+// flushed before ATS is enabled on it and after it is disabled, and ATC_INV...CMD_SYNC after the
+// TLBI...CMD_SYNC of every flush of a domain with ATS masters.
+//
+// Not modelled yet: PASID/SSID CD tables (one CD per stream), stage-2 and nested domains, PRI and stall handling, SEV-only or polled-CONS sync completion, cmdq lock contention
 // between CPUs (one queue writer at a time), GERROR recovery beyond logging.
 #pragma once
 #include <systemc>
@@ -58,13 +61,16 @@ class SmmuV3Driver final : public IommuDriver {
   const std::string& name() const override { return name_; }
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
-  void attach(IommuDomain& d, uint32_t rid) override;
+  void attach(IommuDomain& d, PciDevice& dev) override;
   std::vector<ResvRegion> reserved_regions() const override { return {{0x8000000, 0x100000}}; }  // R4.1: the software MSI window
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // Invalidation per R2.3 for one stage-1 domain; returns after the final CMD_SYNC completed.
   void tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size, bool leaf = true);
   void tlb_inv_asid(uint16_t asid);
+  // R2.3 ATC part: one ATC_INV per ATS-enabled device of the domain over the smallest aligned
+  // power-of-two span holding the range (size 0: everything), then CMD_SYNC.
+  void atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t size);
   // Writes the commands (batches of tlbi_batch, the last followed by CMD_SYNC if sync) and waits.
   void issue(const std::vector<smmuv3::Cmd>& cmds, bool sync);
   // Drains the event queue; returns records consumed (called on the event interrupt).
@@ -76,6 +82,7 @@ class SmmuV3Driver final : public IommuDriver {
   void wait_for_space(uint32_t n);
   uint64_t ste_addr(uint32_t sid);
   void write_ste(uint32_t sid, const smmuv3::Ste& s);
+  void atc_inv_device(uint16_t sid);
 
   std::string name_;
   KernelIds& ids_;
@@ -88,7 +95,7 @@ class SmmuV3Driver final : public IommuDriver {
   sc_core::sc_time cmd_build_, sync_poll_;
   // Features read from the ID registers.
   unsigned sid_bits_ = 0, oas_enc_ = 0;
-  bool ril_ = false, two_level_ = false;
+  bool ril_ = false, two_level_ = false, ats_ = false;
   // In-memory structures.
   uint64_t strtab_ = 0;
   unsigned split_ = 0;
@@ -100,6 +107,7 @@ class SmmuV3Driver final : public IommuDriver {
   Counter& cmds_;
   Counter& syncs_;
   Counter& batches_;
+  Counter& atc_invs_;
   Counter& events_;
   Histogram& sync_wait_ns_;
 };

@@ -11,9 +11,69 @@ namespace iommusim::host {
 
 using namespace iommusim::vtd;
 
-void VtdDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { drv_.iotlb_flush_range(did_, iova, size, true); }
-void VtdDomain::flush_walk(uint64_t iova, uint64_t size) { drv_.iotlb_flush_range(did_, iova, size, false); }
-void VtdDomain::flush_all() { drv_.iotlb_flush_domain(did_); }
+void VtdDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { flush(iova, size, true); }
+void VtdDomain::flush_walk(uint64_t iova, uint64_t size) { flush(iova, size, false); }
+void VtdDomain::flush_all() { flush(0, 0, false); }
+
+uint16_t VtdDomain::did_on(const VtdDriver* iommu) const {
+  for (const Tag& t : tags_)
+    if (t.iommu == iommu && t.type == Tag::Type::Iotlb) return t.did;
+  return 0;
+}
+
+void VtdDomain::flush(uint64_t iova, uint64_t size, bool ih) {
+  // R2.2: mask = ilog2(roundup_pow2(pages)), widened until the aligned block covers the range.
+  unsigned mask = 52;
+  uint64_t addr = 0;
+  if (size) {
+    const uint64_t first = iova >> 12, last = (iova + size - 1) >> 12;
+    mask = static_cast<unsigned>(std::bit_width(std::bit_ceil(last - first + 1)) - 1);
+    while ((first >> mask) != (last >> mask)) ++mask;
+    addr = (first >> mask) << (mask + 12);
+  }
+  // One batch per IOMMU (tags are grouped by IOMMU): submitted when full, when the IOMMU changes
+  // and at the end, each with its wait.
+  std::vector<Desc> batch;
+  VtdDriver* cur = nullptr;
+  auto submit = [&] {
+    if (cur && !batch.empty()) cur->submit(batch);
+    batch.clear();
+  };
+  for (const Tag& t : tags_) {
+    if (t.iommu != cur) {
+      submit();
+      cur = t.iommu;
+    }
+    if (t.type == Tag::Type::Iotlb) {
+      IotlbInv it;
+      it.did = t.did;
+      if (size == 0 || mask > t.iommu->mamv_) {
+        it.g = gran::DOMAIN;
+        ++t.iommu->dsi_;
+      } else {
+        it.g = gran::PAGE;
+        it.am = static_cast<uint8_t>(mask);
+        it.ih = ih;
+        it.addr = addr;
+        ++t.iommu->psi_;
+      }
+      batch.push_back(encode(it));
+    } else {
+      // The same aligned block, in the device-TLB's S-bit size encoding; everything above 2^52.
+      DevTlbInv dv;
+      dv.sid = t.sid;
+      dv.pfsid = t.sid;
+      dv.mip = t.qdep;
+      const DevTlbAddr a = devtlb_encode(addr, size == 0 ? 52 : mask);
+      dv.s = a.s;
+      dv.addr = a.addr;
+      ++t.iommu->devtlb_;
+      batch.push_back(encode(dv));
+    }
+    if (batch.size() == t.iommu->p_.qi_batch) submit();
+  }
+  submit();
+}
 
 VtdDriver::VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
                      StatGroup& parent)
@@ -28,6 +88,7 @@ VtdDriver::VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAl
       waits_(stats_.counter("waits", "invalidation waits issued and polled for")),
       psi_(stats_.counter("psi", "page-selective IOTLB invalidations")),
       dsi_(stats_.counter("dsi", "domain-selective IOTLB invalidations")),
+      devtlb_(stats_.counter("devtlb", "device-TLB invalidation descriptors (ATS devices)")),
       wait_ns_(stats_.histogram("wait", "ns", "IQT write to observed wait-descriptor status write")) {}
 
 void VtdDriver::probe() {
@@ -46,6 +107,7 @@ void VtdDriver::probe() {
   const uint64_t sllps = cap::SLLPS.get(cap_);
   leaf_2m_ = sllps & 1;
   leaf_1g_ = sllps & 2;
+  dt_ = ecap_ & ecap::DT;
 
   root_ = alloc_.alloc(4096, 4096);
   mem_.zero(root_, 4096);
@@ -88,7 +150,7 @@ uint64_t VtdDriver::context_table(uint8_t bus) {
 std::unique_ptr<IommuDomain> VtdDriver::alloc_paging_domain() {
   const unsigned levels = aw_levels(aw_);
   auto pgt = std::make_unique<IoPgtableX86>(mem_, alloc_, X86Codec(levels, X86Codec::Stage::Second, leaf_2m_, leaf_1g_));
-  return std::make_unique<VtdDomain>(*this, next_did_++, std::move(pgt), aw_);
+  return std::make_unique<VtdDomain>(*this, std::move(pgt), aw_);
 }
 
 int VtdDriver::check_attach(const IommuDomain& d, std::string& why) const {
@@ -101,51 +163,81 @@ int VtdDriver::check_attach(const IommuDomain& d, std::string& why) const {
   return 0;
 }
 
-void VtdDriver::attach(IommuDomain& d, uint32_t rid) {
-  auto& dom = static_cast<VtdDomain&>(d);
+void VtdDriver::write_context(const VtdDomain& dom, uint16_t rid, uint16_t did, bool dev_tlb) {
   ContextEntry ce;
   ce.present = true;
-  ce.tt = tt::UNTRANSLATED;
+  ce.tt = dev_tlb ? tt::ALL : tt::UNTRANSLATED;
   ce.slptptr = dom.root();
   ce.aw = static_cast<uint8_t>(dom.aw());
-  ce.did = dom.did();
+  ce.did = did;
   uint64_t raw[2];
   encode(ce, raw);
   mem_.write(context_table(static_cast<uint8_t>(rid >> 8)) + legacy_context_offset(static_cast<uint8_t>(rid)), raw,
              sizeof raw);
-  // The entry may have been cached as not-present: device-selective context flush, then the domain's IOTLB.
+}
+
+void VtdDriver::drop_tags(VtdDomain& dom, const VtdDriver* iommu, uint16_t sid) {
+  auto& v = dom.tags_;
+  for (auto it = v.begin(); it != v.end();) {
+    const bool mine = it->iommu == iommu;
+    if (mine && it->type == VtdDomain::Tag::Type::Devtlb && it->sid == sid) {
+      it = v.erase(it);
+    } else if (mine && it->type == VtdDomain::Tag::Type::Iotlb && --it->users == 0) {
+      it = v.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void VtdDriver::attach(IommuDomain& d, PciDevice& dev) {
+  auto& dom = static_cast<VtdDomain&>(d);
+  const uint16_t rid = dev.rid;
+  const bool ats = dt_ && dev.ats_cap;
+  if (auto* old = dynamic_cast<VtdDomain*>(dev.domain)) {
+    if (dev.ats_enabled) dev.set_ats(false, 0);  // as iommu_disable_pci_caps, before the context changes
+    drop_tags(*old, this, rid);
+  }
+  // The domain's ID on this unit: the one its IOTLB tag already has, or a new one.
+  uint16_t did = dom.did_on(this);
+  auto& tags = dom.tags_;
+  if (did) {
+    for (auto& t : tags)
+      if (t.iommu == this && t.type == VtdDomain::Tag::Type::Iotlb) ++t.users;
+  } else {
+    did = next_did_++;
+    tags.push_back({VtdDomain::Tag::Type::Iotlb, this, did});
+  }
+  write_context(dom, rid, did, ats);
+  // The entry may have been cached as not-present or for the old domain: device-selective context
+  // flush, then the domain's IOTLB on this unit (and the device's TLB if it has one).
   ContextCacheInv cc;
   cc.g = gran::DEVICE;
-  cc.did = dom.did();
-  cc.sid = static_cast<uint16_t>(rid);
-  IotlbInv it;
-  it.g = gran::DOMAIN;
-  it.did = dom.did();
-  submit({encode(cc), encode(it)});
-}
-
-void VtdDriver::iotlb_flush_domain(uint16_t did) {
+  cc.did = did;
+  cc.sid = rid;
   IotlbInv it;
   it.g = gran::DOMAIN;
   it.did = did;
-  ++dsi_;
-  submit({encode(it)});
-}
-
-void VtdDriver::iotlb_flush_range(uint16_t did, uint64_t iova, uint64_t size, bool ih) {
-  // R2.2: mask = ilog2(roundup_pow2(pages)), widened until the aligned block covers the range.
-  const uint64_t first = iova >> 12, last = (iova + size - 1) >> 12;
-  unsigned mask = static_cast<unsigned>(std::bit_width(std::bit_ceil(last - first + 1)) - 1);
-  while ((first >> mask) != (last >> mask)) ++mask;
-  if (mask > mamv_) return iotlb_flush_domain(did);
-  IotlbInv it;
-  it.g = gran::PAGE;
-  it.did = did;
-  it.am = static_cast<uint8_t>(mask);
-  it.ih = ih;
-  it.addr = (first >> mask) << (mask + 12);
-  ++psi_;
-  submit({encode(it)});
+  std::vector<Desc> descs{encode(cc), encode(it)};
+  if (ats) {
+    DevTlbInv dv;
+    dv.sid = dv.pfsid = rid;
+    dv.mip = static_cast<uint8_t>(dev.ats_qdep >= 32 ? 0 : dev.ats_qdep);
+    const DevTlbAddr a = devtlb_encode(0, 52);
+    dv.s = a.s;
+    dv.addr = a.addr;
+    descs.push_back(encode(dv));
+  }
+  submit(descs);
+  move_device(dev, d);
+  if (ats) {
+    // Device-TLB tag right after this unit's IOTLB tag: tags stay grouped by IOMMU for batching.
+    VtdDomain::Tag t{VtdDomain::Tag::Type::Devtlb, this, did, rid, static_cast<uint8_t>(dev.ats_qdep >= 32 ? 0 : dev.ats_qdep)};
+    auto pos = std::find_if(tags.begin(), tags.end(), [&](const VtdDomain::Tag& x) { return x.iommu == this; });
+    while (pos != tags.end() && pos->iommu == this) ++pos;
+    tags.insert(pos, t);
+    dev.set_ats(true, 12);
+  }
 }
 
 void VtdDriver::submit(const std::vector<Desc>& descs) {

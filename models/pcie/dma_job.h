@@ -28,6 +28,11 @@ struct JobResult {
 };
 inline constexpr uint64_t kJobDoorbellOffset = 0x0;
 inline constexpr uint64_t kJobResultOffset = 0x100;
+// The ATS Control register (2 bytes, as in the PCIe ATS capability): Enable bit 15, Smallest
+// Translation Unit bits 4:0 (2^STU 4 KiB pages). Writes are ignored when the device has no ATS.
+inline constexpr uint64_t kAtsControlOffset = 0x200;
+inline constexpr uint16_t kAtsControlEnable = 1u << 15;
+inline constexpr uint16_t kAtsControlStuMask = 0x1F;
 
 // One completed request, for scoreboards and tests.
 struct DmaRecord {
@@ -37,6 +42,10 @@ struct DmaRecord {
   bool ok;
   uint64_t issue_ps, done_ps;
   uint64_t job_tag;
+  bool translated = false;  // sent with AT=Translated (an address from the device's ATC)
+  // When the memory request itself left the device: issue_ps plus device latency, and with ATS the
+  // ATC lookup and any Translation Request round trip before it.
+  uint64_t sent_ps = 0;
 };
 
 }  // namespace iommusim

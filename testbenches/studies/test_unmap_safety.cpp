@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sysc/kernel/sc_spawn.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -24,25 +25,29 @@ class Scoreboard {
   void event(uint64_t iova, uint64_t size, Ev e, uint64_t t) {
     for (uint64_t p = iova >> 12; p < (iova + size) >> 12; ++p) hist_[p].push_back({t, e});
   }
+  // A request is translated between its issue and the moment its memory access leaves the device
+  // (sent): at once without ATS, after an ATC lookup and perhaps a Translation Request round trip
+  // with it. It must succeed when its page was certainly mapped at issue and no unmap started
+  // before it left; it must fault when, as it left, the page was certainly unmapped.
   void check(const DmaRecord& r) {
     const auto it = hist_.find(r.iova >> 12);
-    const uint64_t t = r.issue_ps;
-    // Certainly mapped: a map completed at least a quantum before, with no unmap starting up to a
-    // quantum after. Certainly unmapped: never mapped by then, or the last invalidation completed
-    // a quantum before and no new map started up to a quantum after.
+    const uint64_t t = r.issue_ps, ts = std::max(r.sent_ps, r.issue_ps);
+    // Certainly mapped at t: a map completed at least a quantum before, and no unmap starts up to a
+    // quantum after the request left. Certainly unmapped at ts: never mapped by then, or the last
+    // invalidation completed a quantum before and no new map started up to a quantum after.
     bool mapped = false, unmapped = true;
     if (it != hist_.end()) {
       for (const auto& [te, e] : it->second) {
         if (te > t + q_) break;
-        switch (e) {
-          case Ev::MapStart: unmapped = false; mapped = false; break;
-          case Ev::MapDone: mapped = te + q_ <= t; break;
-          case Ev::UnmapStart: mapped = false; break;
-          case Ev::InvDone: unmapped = te + q_ <= t; break;
-        }
+        if (e == Ev::MapStart || e == Ev::UnmapStart) mapped = false;
+        if (e == Ev::MapDone) mapped = te + q_ <= t;
       }
-      for (const auto& [te, e] : it->second)  // anything starting within a quantum after t is a race
-        if (te > t && te <= t + q_ && (e == Ev::UnmapStart)) mapped = false;
+      for (const auto& [te, e] : it->second) {
+        if (te > ts + q_) break;
+        if (e == Ev::MapStart) unmapped = false;
+        if (e == Ev::InvDone) unmapped = te + q_ <= ts;
+        if (e == Ev::UnmapStart && te > t) mapped = false;  // an unmap racing the request
+      }
     }
     if (mapped) {
       ++must_succeed;
@@ -65,12 +70,14 @@ class Scoreboard {
 struct Result {
   Scoreboard sb{0};
   uint64_t flushes = 0;
+  uint64_t translated = 0, atc_hits = 0;  // ATS runs: the device used its ATC
 };
 
 // The host thread maps/unmaps 16 KiB buffers at random; a device thread keeps a random 64 B read
 // job running over the 1 MiB IOVA window below 4 GiB where the allocator places them.
-Result run(bool lazy, const char* base = "base-smmuv3.yaml") {
+Result run(bool lazy, const char* base = "base-smmuv3.yaml", const std::vector<std::string>& extra = {}) {
   std::vector<std::string> sets = {"run.quantum=10ns", "platform.endpoints.nic0.outstanding=4"};
+  sets.insert(sets.end(), extra.begin(), extra.end());
   if (lazy) {
     sets.push_back("platform.host.dma_mode=lazy");
     sets.push_back("platform.host.fq_size=100000");  // only the explicit flushes below
@@ -138,6 +145,9 @@ Result run(bool lazy, const char* base = "base-smmuv3.yaml") {
   sc_core::sc_start(sc_core::sc_time(1, sc_core::SC_SEC));
   EXPECT_TRUE(done);
   for (const auto& r : records) res.sb.check(r);
+  double v = 0;
+  if (pf->endpoints[0]->stats().find("ats.translated_requests", v)) res.translated = static_cast<uint64_t>(v);
+  if (pf->endpoints[0]->stats().find("atc.hits", v)) res.atc_hits = static_cast<uint64_t>(v);
   return res;
 }
 
@@ -175,6 +185,35 @@ TEST_P(UnmapSafetyArch, StrictAndLazyKeepTheirGuarantees) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, UnmapSafetyArch, ::testing::Values("base-vtd.yaml", "base-amdvi.yaml"));
+
+// Study `atc-safety`: the same scoreboard with the device caching translations in its ATC (ATS).
+// A DMA now succeeds from the ATC without reaching the IOMMU's tables, so the guarantee holds only if
+// every invalidation also reached the ATC and was waited for.
+struct AtsArch {
+  const char* base;
+  const char* iommu_set;  // the IOMMU's ATS capability
+  const char* name;
+};
+class AtcSafety : public ::testing::TestWithParam<AtsArch> {};
+
+TEST_P(AtcSafety, NoDeviceAccessUsesAnInvalidatedAtcEntry) {
+  for (bool lazy : {false, true}) {
+    const Result r = run(lazy, GetParam().base, {GetParam().iommu_set, "platform.endpoints.nic0.ats.enabled=true"});
+    EXPECT_EQ(r.sb.violations, 0u) << (lazy ? "lazy" : "strict");
+    EXPECT_EQ(r.sb.spurious_faults, 0u) << (lazy ? "lazy" : "strict");
+    EXPECT_GT(r.sb.must_fault, 1000u);
+    EXPECT_GT(r.sb.must_succeed, 300u);
+    // The ATC was really in use: translated requests, most of them ATC hits.
+    EXPECT_GT(r.translated, 300u);
+    EXPECT_GT(r.atc_hits, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, AtcSafety,
+                         ::testing::Values(AtsArch{"base-smmuv3.yaml", "platform.iommus.smmu0.ats=true", "smmuv3"},
+                                           AtsArch{"base-vtd.yaml", "platform.iommus.dmar0.device_tlb=true", "vtd"},
+                                           AtsArch{"base-amdvi.yaml", "platform.iommus.ivhd0.iotlb_support=true", "amdvi"}),
+                         [](const ::testing::TestParamInfo<AtsArch>& i) { return std::string(i.param.name); });
 
 TEST(UnmapSafety, ShippedConfigProbesFaultInStrictMode) {
   const StudyRun r = run_study("unmap-safety.yaml");

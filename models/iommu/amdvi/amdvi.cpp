@@ -20,6 +20,7 @@ AmdVi::AmdVi(sc_core::sc_module_name name, const AmdViParams& p, uint64_t seed)
       inv_stats_("inv", &stats_),
       evt_stats_("events", &stats_),
       core_(p.core, *this, seed, stats_),
+      ats_("ats", p.ats, stats_),
       dev_cache_(p.devtab_cache, seed, "devtab_cache"),
       gcr3_cache_(p.gcr3_cache, seed, "gcr3_cache"),
       irte_cache_(p.irte_cache, seed, "irte_cache"),
@@ -31,6 +32,7 @@ AmdVi::AmdVi(sc_core::sc_module_name name, const AmdViParams& p, uint64_t seed)
       irt_inv_latency_(to_sc(p.irt_inv_latency)),
       other_latency_(to_sc(p.other_cmd_latency)),
       wait_latency_(to_sc(p.wait_latency)),
+      ppr_latency_(to_sc(p.ppr_latency)),
       transactions_(stats_.counter("transactions", "DMA transactions received")),
       bypassed_(stats_.counter("bypassed", "transactions passed untranslated (IOMMU off, DTE V/TV = 0, Mode 0)")),
       aborted_(stats_.counter("aborted", "transactions target-aborted by IntCtl or an illegal DTE")),
@@ -44,14 +46,32 @@ AmdVi::AmdVi(sc_core::sc_module_name name, const AmdViParams& p, uint64_t seed)
       cmd_fetch_reads_(inv_stats_.counter("fetch_reads", "command-buffer memory reads")),
       cmd_devtab_(inv_stats_.counter("devtab", "INVALIDATE_DEVTAB_ENTRY commands")),
       cmd_pages_(inv_stats_.counter("pages", "INVALIDATE_IOMMU_PAGES commands")),
-      cmd_iotlb_pages_(inv_stats_.counter("iotlb_pages", "INVALIDATE_IOTLB_PAGES commands (no ATS: no effect)")),
+      cmd_iotlb_pages_(inv_stats_.counter("iotlb_pages", "INVALIDATE_IOTLB_PAGES commands")),
       cmd_all_(inv_stats_.counter("all", "INVALIDATE_IOMMU_ALL commands")),
       cmd_irt_(inv_stats_.counter("interrupt_table", "INVALIDATE_INTERRUPT_TABLE commands")),
-      cmd_ppr_(inv_stats_.counter("complete_ppr", "COMPLETE_PPR_REQUEST commands (no PRI: no effect)")),
+      cmd_ppr_(inv_stats_.counter("complete_ppr", "COMPLETE_PPR_REQUEST commands (each sends a PRG Response)")),
+      cmd_ppr_no_device_(inv_stats_.counter(
+          "complete_ppr_no_device", "COMPLETE_PPR_REQUEST naming a DeviceID with no PRI device below: not sent")),
       cmd_waits_(inv_stats_.counter("waits", "COMPLETION_WAIT commands")),
       cmd_errors_(inv_stats_.counter("errors", "commands rejected with ILLEGAL_COMMAND_ERROR or a fetch error")),
       events_(evt_stats_.counter("recorded", "entries written to the event log")),
-      events_lost_(evt_stats_.counter("lost", "events dropped: log disabled, stopped or full")) {
+      events_lost_(evt_stats_.counter("lost", "events dropped: log disabled, stopped or full")),
+      iotlb_no_device_(inv_stats_.counter("iotlb_pages_no_device",
+                                          "INVALIDATE_IOTLB_PAGES naming a DeviceID with no ATS device below")),
+      iotlb_timeouts_(
+          inv_stats_.counter("iotlb_inv_timeouts", "IOTLB invalidations that timed out (IOTLB_INV_TIMEOUT)")),
+      ats_treqs_(stats_.counter("ats_translation_requests", "ATS Translation Requests answered")),
+      ats_translated_(stats_.counter("ats_translated", "translated (AT=Translated) requests passed to memory")),
+      ats_rejected_(stats_.counter("ats_rejected", "ATS requests refused: DTE without I, IOMMU off or bad request")),
+      ppr_stats_("ppr", &stats_),
+      ppr_requests_(ppr_stats_.counter("requests", "PRI Page Requests received (stop markers included)")),
+      ppr_logged_(ppr_stats_.counter("logged", "entries written to the PPR log")),
+      ppr_stop_markers_(ppr_stats_.counter("stop_markers", "stop markers received")),
+      ppr_invalid_(
+          ppr_stats_.counter("invalid", "requests refused with INVALID_PPR_REQUEST: DTE.V/PPR or PPREn clear")),
+      ppr_dropped_(ppr_stats_.counter(
+          "dropped", "requests not logged: IOMMU off, DTE error, log disabled, stopped or full, blocked stop marker")),
+      ppr_overflows_(ppr_stats_.counter("overflows", "requests that found the PPR log full (PPROverflow)")) {
   upstream.register_b_transport(this, &AmdVi::up_b_transport);
   regs.register_b_transport(this, &AmdVi::regs_b_transport);
   // Also counted under inv.syncs, the summary's name for a queue's completion barrier.
@@ -64,8 +84,10 @@ AmdVi::AmdVi(sc_core::sc_module_name name, const AmdViParams& p, uint64_t seed)
          efr::GATS.make(p.guest_levels - 4) |
          efr::GLX_SUP.make(gcr3::glx_for(efr::pasid_bits(static_cast<unsigned>(p.pas_max)))) |
          efr::PAS_MAX.make(p.pas_max) | (p.gio_sup ? efr::GIO_SUP : 0) | (p.ha_sup ? efr::HA_SUP : 0) |
-         (p.hd_sup ? efr::HD_SUP : 0);
+         (p.hd_sup ? efr::HD_SUP : 0) | (p.ppr_sup ? efr::EPH_SUP : 0) |
+         (p.ppr_sup && p.blk_stop_mrk_sup ? efr::BLK_STOP_MRK_SUP : 0);
   SC_THREAD(cmd_thread);
+  SC_THREAD(ppr_thread);
 }
 
 void AmdVi::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
@@ -74,10 +96,11 @@ void AmdVi::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
 }
 
 void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  PcieExt* x = gp.get_extension<PcieExt>();
+  if (x && (x->at != AddrType::Untranslated || x->msg != MsgKind::None)) return ats_transport(gp, *x, delay);
   ++transactions_;
   const sc_core::sc_time now = sim_now();  // nothing below waits
   sc_core::sc_time t = now + delay;
-  PcieExt* x = gp.get_extension<PcieExt>();
   const uint16_t devid = x ? x->rid : 0;
   const bool pasid_valid = x && x->pasid_valid;
   const uint32_t req_pasid = pasid_valid ? x->pasid : 0;
@@ -128,65 +151,26 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
         ev.addr = va;
         finish_fault(ev, !d.sa, pe ? IoStatus::PermissionFault : IoStatus::TranslationFault);
       };
-      const bool guest = d.gv && p_.gt_sup && (control_ & control::GT_EN) && (pasid_valid || d.giov);
-      WalkResult& wr = fault_walk_;
-      const TlbEntry* e = nullptr;
-      if (guest) {
-        const GuestConfig* g = guest_config(*c, req_pasid, t, ev);
-        if (!g) {
-          if (ev.code == evt::IO_PAGE_FAULT) return page_fault(true, req_pasid, false, false, ev.rz);
+      const Found f = find_translation(*c, pasid_valid, req_pasid, va, write, t, ev);
+      switch (f.kind) {
+        case Found::HwError:
           return finish_fault(ev, true, IoStatus::TranslationFault);
+        case Found::PageFault:
+          return page_fault(f.gn, req_pasid, f.pr, false, f.rz);
+        case Found::Identity:
+          if (write ? !d.iw : !d.ir) return page_fault(false, 0, true, true, false);
+          ++bypassed_;
+          break;
+        case Found::Entry: {
+          const TlbEntry* e = f.e;
+          // Guest tables also check U/S: an unprivileged request needs a user page.
+          const bool ok = (write ? e->perm.w && d.iw : e->perm.r && d.ir) && (!f.gn || (x && x->pmr) || e->perm.user);
+          if (!ok) return page_fault(f.gn, req_pasid, true, true, false);
+          if (f.gn && x) x->walked = true;
+          pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
+          break;
         }
-        if (c->v2.canonical(va)) e = core_.translate(TlbTag{d.domain_id, req_pasid}, false, c->v2, g->cr3, va, t, wr);
-        else wr.fault = WalkFault::Translation;
-        if (!e) {
-          const bool rz = c->v2.last_reserved();
-          c->v2.clear_error();
-          if (wr.fault == WalkFault::ExternalAbort) {
-            ev = Event{};
-            ev.code = evt::PAGE_TAB_HARDWARE_ERROR;
-            ev.device_id = devid;
-            ev.gn = true;
-            ev.pasid = req_pasid;
-            ev.rw = write;
-            ev.addr = va;
-            return finish_fault(ev, true, IoStatus::TranslationFault);
-          }
-          return page_fault(true, req_pasid, rz, false, rz);
-        }
-        const bool priv = x && x->pmr;
-        if ((write ? !(e->perm.w && d.iw) : !(e->perm.r && d.ir)) || (!priv && !e->perm.user))
-          return page_fault(true, req_pasid, true, true, false);
-        if (x) x->walked = true;
-      } else if (pasid_valid) {
-        // A PASID on a device without usable guest tables: no translation exists for it.
-        return page_fault(true, req_pasid, false, false, false);
-      } else if (d.mode == dte::MODE_NONE) {
-        if (write ? !d.iw : !d.ir) return page_fault(false, 0, true, true, false);
-        ++bypassed_;
-      } else {
-        if (c->v1.va_in_range(va)) e = core_.translate(TlbTag{d.domain_id, 0}, true, c->v1, d.pt_root, va, t, wr);
-        else wr.fault = WalkFault::Translation;
-        if (!e) {
-          const pgtable::amdv1::Error err = c->v1.last_error();
-          c->v1.clear_error();
-          if (wr.fault == WalkFault::ExternalAbort) {
-            ev = Event{};
-            ev.code = evt::PAGE_TAB_HARDWARE_ERROR;
-            ev.device_id = devid;
-            ev.domain_id = d.domain_id;
-            ev.rw = write;
-            ev.addr = va;
-            return finish_fault(ev, true, IoStatus::TranslationFault);
-          }
-          // Not present: PR = 0. A malformed entry: present with RZ. Non-zero skipped-level bits: present.
-          const bool not_present = err == pgtable::amdv1::Error::NotPresent || !c->v1.va_in_range(va);
-          const bool rz = !not_present && err != pgtable::amdv1::Error::None;
-          return page_fault(false, 0, !not_present, false, rz);
-        }
-        if (write ? !(e->perm.w && d.iw) : !(e->perm.r && d.ir)) return page_fault(false, 0, true, true, false);
       }
-      if (e) pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
     } else {
       ++bypassed_;  // V = 0 or TV = 0: no translation information, the request passes untranslated
     }
@@ -197,6 +181,72 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
   delay = t - now;
   mem->b_transport(gp, delay);
   gp.set_address(va);
+}
+
+AmdVi::Found AmdVi::find_translation(const DevConfig& c, bool pasid_valid, uint32_t pasid, uint64_t va, bool write,
+                                     sc_core::sc_time& t, Event& ev) {
+  const Dte& d = c.dte;
+  Found f;
+  WalkResult& wr = fault_walk_;
+  if (d.gv && p_.gt_sup && (control_ & control::GT_EN) && (pasid_valid || d.giov)) {
+    f.gn = true;
+    const GuestConfig* g = guest_config(c, pasid, t, ev);
+    if (!g) {
+      f.kind = ev.code == evt::IO_PAGE_FAULT ? Found::PageFault : Found::HwError;
+      f.rz = ev.rz;
+      return f;
+    }
+    if (c.v2.canonical(va)) f.e = core_.translate(TlbTag{d.domain_id, pasid}, false, c.v2, g->cr3, va, t, wr);
+    else wr.fault = WalkFault::Translation;
+    if (f.e) return f;
+    const bool rz = c.v2.last_reserved();
+    c.v2.clear_error();
+    if (wr.fault == WalkFault::ExternalAbort) {
+      ev = Event{};
+      ev.code = evt::PAGE_TAB_HARDWARE_ERROR;
+      ev.device_id = c.devid;
+      ev.gn = true;
+      ev.pasid = pasid;
+      ev.rw = write;
+      ev.addr = va;
+      f.kind = Found::HwError;
+      return f;
+    }
+    f.kind = Found::PageFault;
+    f.pr = f.rz = rz;
+    return f;
+  }
+  if (pasid_valid) {
+    // A PASID on a device without usable guest tables: no translation exists for it.
+    f.gn = true;
+    f.kind = Found::PageFault;
+    return f;
+  }
+  if (d.mode == dte::MODE_NONE) {
+    f.kind = Found::Identity;
+    return f;
+  }
+  if (c.v1.va_in_range(va)) f.e = core_.translate(TlbTag{d.domain_id, 0}, true, c.v1, d.pt_root, va, t, wr);
+  else wr.fault = WalkFault::Translation;
+  if (f.e) return f;
+  const pgtable::amdv1::Error err = c.v1.last_error();
+  c.v1.clear_error();
+  if (wr.fault == WalkFault::ExternalAbort) {
+    ev = Event{};
+    ev.code = evt::PAGE_TAB_HARDWARE_ERROR;
+    ev.device_id = c.devid;
+    ev.domain_id = d.domain_id;
+    ev.rw = write;
+    ev.addr = va;
+    f.kind = Found::HwError;
+    return f;
+  }
+  // Not present: PR = 0. A malformed entry: present with RZ. Non-zero skipped-level bits: present.
+  const bool not_present = err == pgtable::amdv1::Error::NotPresent || !c.v1.va_in_range(va);
+  f.kind = Found::PageFault;
+  f.pr = !not_present;
+  f.rz = !not_present && err != pgtable::amdv1::Error::None;
+  return f;
 }
 
 bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc_core::sc_time& t) {
@@ -291,9 +341,15 @@ bool AmdVi::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_cor
 }
 
 void AmdVi::record_event(const Event& e, sc_core::sc_time t) {
-  if (e.code < events_by_code_.size()) {
-    if (!events_by_code_[e.code]) events_by_code_[e.code] = &evt_stats_.counter(event_name(e.code), "events of this code");
-    ++*events_by_code_[e.code];
+  uint64_t rec[EVENT_QWORDS];
+  encode(e, rec);
+  log_event(e.code, rec, t);
+}
+
+void AmdVi::log_event(uint8_t code, const uint64_t rec[EVENT_QWORDS], sc_core::sc_time t) {
+  if (code < events_by_code_.size()) {
+    if (!events_by_code_[code]) events_by_code_[code] = &evt_stats_.counter(event_name(code), "events of this code");
+    ++*events_by_code_[code];
   }
   const unsigned len = static_cast<unsigned>(ring::LEN.get(event_base_));
   if (!(control_ & control::EVENT_LOG_EN) || !event_run_ || !ring::len_valid(len)) {
@@ -308,10 +364,9 @@ void AmdVi::record_event(const Event& e, sc_core::sc_time t) {
     if (control_ & control::EVENT_INT_EN) event_irq_.notify(after_now(t));
     return;
   }
-  uint64_t rec[EVENT_QWORDS];
-  encode(e, rec);
   // The entry write runs beside the faulting transaction: it does not delay the DMA's response.
-  mem_access(true, (event_base_ & ring::BASE_MASK) + event_tail_, rec, sizeof rec, t);
+  uint64_t buf[EVENT_QWORDS] = {rec[0], rec[1]};
+  mem_access(true, (event_base_ & ring::BASE_MASK) + event_tail_, buf, sizeof buf, t);
   event_tail_ = ring::next(event_tail_, len);
   ++events_;
   status_ |= status::EVENT_LOG_INT;

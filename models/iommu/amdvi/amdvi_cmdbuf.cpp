@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "models/common/sim_time.h"
+#include "models/pcie/ats_defs.h"
+
 namespace iommusim::amdvi {
 
 void AmdVi::cmd_thread() {
@@ -37,7 +40,8 @@ void AmdVi::cmd_thread() {
         const uint64_t* raw = &buf[CMD_QWORDS * i];
         const Cmd c = decode_cmd(raw);
         if (!cmd_well_formed(raw) || c.opcode == op::PREFETCH_IOMMU_PAGES ||
-            (c.opcode == op::INVALIDATE_IOMMU_ALL && !p_.ia_sup)) {
+            (c.opcode == op::INVALIDATE_IOMMU_ALL && !p_.ia_sup) ||
+            (c.opcode == op::COMPLETE_PPR_REQUEST && !p_.ppr_sup)) {
           // Head stays on the bad command; processing stops (CmdBufRun = 0) until software re-enables it.
           Event ev;
           ev.code = evt::ILLEGAL_COMMAND_ERROR;
@@ -47,6 +51,9 @@ void AmdVi::cmd_thread() {
           record_event(ev, t);
           break;
         }
+        cmd_pa_ = base + cmd_head_;
+        // COMPLETION_WAIT first waits for the devices to complete every earlier IOTLB invalidation.
+        if (c.opcode == op::COMPLETION_WAIT) drain_ats(t);
         execute(c, t);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
         if (c.opcode == op::COMPLETION_WAIT) complete_wait(c, t);
@@ -91,18 +98,35 @@ void AmdVi::execute(const Cmd& c, sc_core::sc_time& t) {
       t += pages_inv_latency_;
       return;
     }
-    case op::INVALIDATE_IOTLB_PAGES:
-      ++cmd_iotlb_pages_;  // no ATS yet: nothing to send to the device
+    case op::INVALIDATE_IOTLB_PAGES: {
+      ++cmd_iotlb_pages_;
       t += iotlb_inv_latency_;
+      const AddrRange r = inv_range(c.addr, c.s);
+      const uint64_t size = r.first == 0 && r.last == UINT64_MAX ? ats::kAllRange : r.last - r.first + 1;
+      if (ats_.outstanding() == 0) ats_sent_.clear();  // everything sent before has completed
+      // The command has no Global bit; GN makes it PASID-tagged. MaxPend is the device's Invalidate Queue
+      // Depth (0 = 32): the agent waits for queue room, and so does this thread.
+      if (p_.iotlb_support &&
+          ats_.invalidate(c.device_id, c.gn, c.gn ? c.pasid : 0, r.first, size, false, c.maxpend, t)) {
+        ats_sent_.emplace_back(c.device_id, cmd_pa_);
+      } else {
+        ++iotlb_no_device_;  // no ATS device at that DeviceID: nothing to send
+      }
+      if (sim_now() > t) t = sim_now();
       return;
+    }
     case op::INVALIDATE_INTERRUPT_TABLE:
       ++cmd_irt_;
       irte_cache_.invalidate_if([&](const IrteEntry& e) { return e.devid == c.device_id; });
       t += irt_inv_latency_;
       return;
     case op::COMPLETE_PPR_REQUEST:
-      ++cmd_ppr_;  // no PRI yet
+      ++cmd_ppr_;
       t += other_latency_;
+      // The PRG Response leaves once the command has executed; the Completion Tag is the PRG index.
+      if (!ats_.prg_response(c.device_id, c.gn, c.gn ? c.pasid : 0, c.tag, ppr_status::response_code(c.status), t))
+        ++cmd_ppr_no_device_;
+      if (sim_now() > t) t = sim_now();
       return;
     case op::INVALIDATE_IOMMU_ALL:
       ++cmd_all_;
@@ -118,6 +142,28 @@ void AmdVi::execute(const Cmd& c, sc_core::sc_time& t) {
       t += other_latency_;
       return;
   }
+}
+
+void AmdVi::drain_ats(sc_core::sc_time& t) {
+  if (ats_.outstanding() == 0) {
+    ats_sent_.clear();
+    return;
+  }
+  // A device that does not answer in time gets an IOTLB_INV_TIMEOUT naming the (oldest) invalidation
+  // command sent to it since the last wait; the wait then completes, as on hardware.
+  for (const uint16_t rid : ats_.drain(t)) {
+    ++iotlb_timeouts_;
+    Event ev;
+    ev.code = evt::IOTLB_INV_TIMEOUT;
+    ev.device_id = rid;
+    for (const auto& [dev, pa] : ats_sent_) {
+      if (dev != rid) continue;
+      ev.addr = pa;
+      break;
+    }
+    record_event(ev, t);
+  }
+  ats_sent_.clear();
 }
 
 void AmdVi::complete_wait(const Cmd& c, sc_core::sc_time& t) {

@@ -214,7 +214,12 @@ inline constexpr Field CMD_OPCODE{63, 60};  // qword 0, i.e. word 1 [31:28]
 
 namespace ppr_status {
 inline constexpr uint8_t SUCCESS = 0x0, INVALID = 0x1, FAILURE = 0xF;  // PCIe PRG response codes
+// The PRG Response code sent for a command's Status: the values are the PCIe codes; a reserved value
+// goes out as Response Failure, which is how a device must take a reserved code anyway.
+constexpr uint8_t response_code(uint8_t status) {
+    return status == SUCCESS || status == INVALID || status == FAILURE ? status : FAILURE;
 }
+}  // namespace ppr_status
 
 bool valid_opcode(uint8_t opcode);
 
@@ -314,6 +319,9 @@ inline constexpr uint8_t ILLEGAL_DEV_TABLE_ENTRY = 0x1, IO_PAGE_FAULT = 0x2, DEV
                          EVENT_COUNTER_ZERO = 0xA, RMP_PAGE_FAULT = 0xD, RMP_HARDWARE_ERROR = 0xE;
 // Hardware error Type: 0 master abort, 1 target abort, 2 data error.
 inline constexpr uint8_t HWERR_MASTER_ABORT = 0, HWERR_TARGET_ABORT = 1, HWERR_DATA_ERROR = 2;
+// INVALID_DEVICE_REQUEST Type 1: ATS traffic from a device whose DTE has I = 0 or V = 0 (the event's TR
+// flag tells a Translation Request from a translated request).
+inline constexpr uint8_t INVREQ_ATS_NOT_ALLOWED = 1;
 }  // namespace evt
 
 // Common layout: word0 [15:0] DeviceID, [19:16] PASID[19:16]; word1 [15:0] PASID[15:0] (or DomainID,
@@ -354,6 +362,8 @@ inline constexpr uint8_t PAGE_SERVICE_REQUEST = 0x1;
 
 // qword 0: [15:0] DeviceID, [31:16] PASID[15:0], [40:32] PRG index, bit 41 last request of the group,
 // [45:42] PASID[19:16], [59:48] flags, [63:60] code. qword 1: address [63:12].
+// The INVALID_PPR_REQUEST event (evt::INVALID_PPR_REQUEST) has this layout too, with its event code in
+// [63:60]; encode it as a PprEntry whose code is evt::INVALID_PPR_REQUEST.
 struct PprEntry {
     uint8_t code = ppr::PAGE_SERVICE_REQUEST;
     uint16_t device_id = 0;

@@ -47,7 +47,7 @@ uint64_t AmdVi::reg_read(uint32_t off) const {
     case reg::EVENT_LOG_TAIL: return event_tail_;
     case reg::STATUS:
       return status_ | (event_run_ ? status::EVENT_LOG_RUN : 0) | (cmd_run_ ? status::CMD_BUF_RUN : 0) |
-             ((control_ & control::PPR_LOG_EN) && (control_ & control::PPR_EN) ? status::PPR_LOG_RUN : 0);
+             (ppr_run_ ? status::PPR_LOG_RUN : 0);
     case reg::PPR_LOG_HEAD: return ppr_head_;
     case reg::PPR_LOG_TAIL: return ppr_tail_;
     default: return 0;  // reserved / unimplemented registers read as zero
@@ -74,6 +74,9 @@ void AmdVi::reg_write(uint32_t off, uint64_t v, const sc_core::sc_time& delay) {
       if (fall & control::CMD_BUF_EN) cmd_run_ = false;
       if (rise & control::EVENT_LOG_EN) event_run_ = true;
       if (fall & control::EVENT_LOG_EN) event_run_ = false;
+      // PPR logging (re)starts on PPRLogEn 0 -> 1, also after an overflow stopped it.
+      if ((rise & control::PPR_LOG_EN) && p_.ppr_sup) ppr_run_ = true;
+      if (fall & control::PPR_LOG_EN) ppr_run_ = false;
       break;
     }
     case reg::EXCL_BASE: excl_base_ = v; break;
@@ -91,7 +94,9 @@ void AmdVi::reg_write(uint32_t off, uint64_t v, const sc_core::sc_time& delay) {
       break;
     case reg::STATUS: status_ &= ~(v & status::W1C); break;
     case reg::PPR_LOG_HEAD: ppr_head_ = ptr; break;
-    case reg::PPR_LOG_TAIL: ppr_tail_ = ptr; break;
+    case reg::PPR_LOG_TAIL:
+      if (!ppr_run_) ppr_tail_ = ptr;  // the IOMMU owns Tail while logging
+      break;
     default: break;  // read-only (Extended Feature) or unimplemented
   }
 }

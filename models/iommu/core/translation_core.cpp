@@ -1,4 +1,4 @@
-// Translation engine: walk loop and walker-pool occupancy.
+// Translation engine: walk loop (single-stage and nested) and walker-pool occupancy.
 #include "models/iommu/core/translation_core.h"
 
 #include "models/common/sim_time.h"
@@ -16,6 +16,8 @@ TranslationCore::TranslationCore(const TranslationCoreParams& p, MemReader& mem,
       walks_(stats_.counter("walks", "page-table walks started")),
       walk_reads_(stats_.counter("reads", "table entries read from memory")),
       faults_(stats_.counter("faults", "walks that ended in a fault")),
+      nested_walks_(stats_.counter("nested", "nested (two-stage) walks, also counted in walks; their stage-2 "
+                                             "reads are in reads")),
       walk_ns_(stats_.histogram("latency", "ns", "walk duration from walker start to leaf")),
       walker_wait_ns_(stats_.histogram("walker_wait", "ns", "time a miss waited for a free walker")) {}
 
@@ -37,10 +39,24 @@ const TlbEntry* TranslationCore::miss(TlbTag tag, bool stage2, const TableFormat
   return &last_;
 }
 
-WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, uint64_t root, uint64_t va,
-                                 sc_core::sc_time& t) {
-  ++walks_;
-  const sc_core::sc_time t0 = t;
+namespace {
+
+// Table addresses of a single-stage walk are physical already.
+struct PhysicalTables {
+  WalkFault operator()(uint64_t table, unsigned /*level*/, sc_core::sc_time& /*t*/, uint64_t& pa) const {
+    pa = table;
+    return WalkFault::None;
+  }
+};
+
+Perm both(const Perm& a, const Perm& b) { return Perm{a.r && b.r, a.w && b.w, a.x && b.x, a.user && b.user}; }
+uint64_t low_bits(uint64_t a, unsigned shift) { return a & ((uint64_t{1} << shift) - 1); }
+
+}  // namespace
+
+template <class TableXlate>
+WalkResult TranslationCore::walk_steps(TlbTag tag, bool stage2, const TableFormat& f, uint64_t root, uint64_t va,
+                                       sc_core::sc_time& t, uint64_t& entry_pa, TableXlate&& xlate) {
   WalkResult r;
   unsigned shifts[WalkCache::kLevels] = {};
   const unsigned first = f.start_level(), last = f.last_level();
@@ -53,13 +69,17 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
     level = c->next_level;
     table = c->next_table;
     limit = c->limit;
+  } else if ((r.fault = xlate(root, level, t, table)) != WalkFault::None) {
+    r.level = level;
+    return r;
   }
   for (;;) {
     uint64_t desc = 0;
     t += walk_read_latency_;
     ++r.reads;
     ++walk_reads_;
-    if (!mem_.read64(table + f.entry_offset(va, level), desc, t)) {
+    entry_pa = table + f.entry_offset(va, level);
+    if (!mem_.read64(entry_pa, desc, t)) {
       r.fault = WalkFault::ExternalAbort;
       break;
     }
@@ -76,10 +96,16 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
         r.fault = WalkFault::Translation;
         break;
       }
-      limit = Perm{limit.r && s.limit.r, limit.w && s.limit.w, limit.x && s.limit.x, limit.user && s.limit.user};
-      wc_.insert(WalkCacheEntry{tag, stage2, static_cast<uint8_t>(level), va >> shifts[level], s.addr,
+      // Nested walks cache the translated table address, so a walk-cache hit skips both stages.
+      uint64_t next_table = 0;
+      if ((r.fault = xlate(s.addr, next, t, next_table)) != WalkFault::None) {
+        level = next;
+        break;
+      }
+      limit = both(limit, s.limit);
+      wc_.insert(WalkCacheEntry{tag, stage2, static_cast<uint8_t>(level), va >> shifts[level], next_table,
                                 static_cast<uint8_t>(next), limit, s.va_zero_mask});
-      table = s.addr;
+      table = next_table;
       level = next;
       continue;
     }
@@ -93,13 +119,113 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
     r.entry.pa = s.addr;
     r.entry.global = s.global;
     r.entry.stage2_only = stage2;
-    r.entry.perm = Perm{s.perm.r && limit.r, s.perm.w && limit.w, s.perm.x && limit.x, s.perm.user && limit.user};
+    r.entry.perm = both(s.perm, limit);
     break;
   }
   r.level = level;
+  return r;
+}
+
+WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, uint64_t root, uint64_t va,
+                                 sc_core::sc_time& t) {
+  ++walks_;
+  const sc_core::sc_time t0 = t;
+  uint64_t entry_pa = 0;
+  WalkResult r = walk_steps(tag, stage2, f, root, va, t, entry_pa, PhysicalTables{});
   if (r.fault != WalkFault::None) ++faults_;
   walk_ns_.record(static_cast<uint64_t>(to_ns(t - t0)));
   return r;
+}
+
+const TlbEntry* TranslationCore::miss_nested(TlbTag tag, const TableFormat& s1, uint64_t s1_root, TlbTag s2_tag,
+                                             const TableFormat& s2, uint64_t s2_root, uint64_t va,
+                                             sc_core::sc_time& t, NestedWalkResult& fault) {
+  // One walker does the whole two-dimensional walk.
+  sc_core::sc_time start;
+  const size_t w = walkers_.pick(t, start);
+  walker_wait_ns_.record(static_cast<uint64_t>(to_ns(start - t)));
+  sc_core::sc_time now = start;
+  const NestedWalkResult r = walk_nested(tag, s1, s1_root, s2_tag, s2, s2_root, va, now);
+  walkers_.occupy_until(w, now);
+  t = now;
+  if (r.fault != WalkFault::None) {
+    fault = r;
+    return nullptr;
+  }
+  if (const TlbEntry* e = iotlb_.insert(r.entry)) return e;
+  last_ = r.entry;
+  return &last_;
+}
+
+NestedWalkResult TranslationCore::walk_nested(TlbTag tag, const TableFormat& s1, uint64_t s1_root, TlbTag s2_tag,
+                                              const TableFormat& s2, uint64_t s2_root, uint64_t va,
+                                              sc_core::sc_time& t) {
+  ++walks_;
+  ++nested_walks_;
+  const sc_core::sc_time t0 = t;
+  NestedWalkResult n;
+  // Stage 2 of one intermediate address: the leaf in w, or the fault noted in n (false).
+  auto stage2 = [&](uint64_t ipa, NestedStage stage, unsigned s1_level, sc_core::sc_time& tt, WalkResult& w) {
+    if (ipa >> s2.input_bits()) {
+      w.fault = WalkFault::AddressSize;
+      w.level = s2.start_level();
+      n.entry_pa = 0;
+    } else {
+      uint64_t entry_pa = 0;
+      w = walk_steps(s2_tag, true, s2, s2_root, ipa, tt, entry_pa, PhysicalTables{});
+      n.reads += w.reads;
+      n.entry_pa = entry_pa;
+      // A stage-1 table is read: its stage-2 mapping must allow reads.
+      if (w.fault == WalkFault::None && stage == NestedStage::Stage2Table && !w.entry.perm.r)
+        w.fault = WalkFault::Permission;
+    }
+    if (w.fault == WalkFault::None) return true;
+    n.stage = stage;
+    n.level = w.level;
+    n.s1_level = s1_level;
+    n.gpa = ipa;
+    return false;
+  };
+  auto table_xlate = [&](uint64_t gpa, unsigned level, sc_core::sc_time& tt, uint64_t& pa) {
+    WalkResult w;
+    if (!stage2(gpa, NestedStage::Stage2Table, level, tt, w)) return w.fault;
+    pa = w.entry.pa | low_bits(gpa, w.entry.shift);
+    return WalkFault::None;
+  };
+  uint64_t s1_entry_pa = 0;
+  const WalkResult r1 = walk_steps(tag, false, s1, s1_root, va, t, s1_entry_pa, table_xlate);
+  n.reads += r1.reads;
+  if (r1.fault != WalkFault::None) {
+    n.fault = r1.fault;
+    if (n.stage == NestedStage::None) {  // not a stage-2 fault inside a table fetch
+      n.stage = NestedStage::Stage1;
+      n.level = n.s1_level = r1.level;
+      n.entry_pa = s1_entry_pa;
+    }
+  } else {
+    const uint64_t gpa = r1.entry.pa | low_bits(va, r1.entry.shift);
+    WalkResult r2;
+    if (!stage2(gpa, NestedStage::Stage2Output, r1.level, t, r2)) {
+      n.fault = r2.fault;
+    } else {
+      // Both mappings are linear over the smaller leaf: it is the IOTLB entry's page.
+      const unsigned shift = r1.entry.shift < r2.entry.shift ? r1.entry.shift : r2.entry.shift;
+      const uint64_t hpa = r2.entry.pa | low_bits(gpa, r2.entry.shift);
+      TlbEntry& e = n.entry;
+      e.tag = tag;
+      e.shift = static_cast<uint8_t>(shift);
+      e.va = va >> shift << shift;
+      e.pa = hpa >> shift << shift;
+      e.global = r1.entry.global;
+      e.stage2_only = false;
+      e.perm = both(r1.entry.perm, r2.entry.perm);
+      n.level = r2.level;
+      n.s1_level = r1.level;
+    }
+  }
+  if (n.fault != WalkFault::None) ++faults_;
+  walk_ns_.record(static_cast<uint64_t>(to_ns(t - t0)));
+  return n;
 }
 
 }  // namespace iommusim

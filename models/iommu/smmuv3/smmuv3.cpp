@@ -18,6 +18,7 @@ SmmuV3::SmmuV3(sc_core::sc_module_name name, const SmmuV3Params& p, uint64_t see
       inv_stats_("inv", &stats_),
       evt_stats_("events", &stats_),
       core_(p.core, *this, seed, stats_),
+      ats_("ats", p.ats_port, stats_),
       cfg_cache_(p.config_cache, seed, "config_cache"),
       mmio_latency_(to_sc(p.mmio_latency)),
       cfgi_latency_(to_sc(p.cfgi_latency)),
@@ -39,23 +40,34 @@ SmmuV3::SmmuV3(sc_core::sc_module_name name, const SmmuV3Params& p, uint64_t see
       cmd_tlbi_asid_(inv_stats_.counter("tlbi_asid", "TLBI_NH_ASID commands")),
       cmd_tlbi_va_(inv_stats_.counter("tlbi_va", "TLBI_NH_VA commands")),
       cmd_sync_(inv_stats_.counter("syncs", "CMD_SYNC commands")),
-      cmd_other_(inv_stats_.counter("other", "other commands (prefetch, ATC_INV, PRI_RESP, RESUME)")),
+      cmd_other_(inv_stats_.counter("other", "other commands (prefetch, PRI_RESP, RESUME)")),
       cmd_errors_(inv_stats_.counter("errors", "commands rejected with CERROR_ILL")),
       events_(evt_stats_.counter("recorded", "event records written to the event queue")),
-      events_lost_(evt_stats_.counter("lost", "events dropped: queue disabled or full")) {
+      events_lost_(evt_stats_.counter("lost", "events dropped: queue disabled or full")),
+      cmd_atc_inv_(inv_stats_.counter("atc_inv", "CMD_ATC_INV commands")),
+      atc_inv_dropped_(inv_stats_.counter("atc_inv_no_device", "CMD_ATC_INV naming a StreamID with no ATS device below")),
+      atc_inv_timeouts_(inv_stats_.counter("atc_inv_sync_errors", "CMD_SYNCs stopped by an ATC invalidation time-out")),
+      stalled_(evt_stats_.counter("stalled", "transactions stalled awaiting RESUME")),
+      stall_retries_(evt_stats_.counter("stall_retries", "stalled transactions retried by RESUME")),
+      stall_aborts_(evt_stats_.counter("stall_aborts", "stalled transactions aborted by RESUME or STALL_TERM")),
+      ats_treqs_(stats_.counter("ats_translation_requests", "ATS Translation Requests answered")),
+      ats_translated_(stats_.counter("ats_translated", "translated (AT=Translated) transactions passed to memory")),
+      ats_rejected_(stats_.counter("ats_rejected", "ATS requests refused: ATS disabled for the stream or bad config")) {
   upstream.register_b_transport(this, &SmmuV3::up_b_transport);
   regs.register_b_transport(this, &SmmuV3::regs_b_transport);
 
   using namespace idr0;
   idr_[0] = (p.stage2 ? S2P : 0) | (p.stage1 ? S1P : 0) | TTF.make(TTF_AARCH64) | (p.coherent ? COHACC : 0) |
             ASID16 | VMID16 | MSI | (p.sev ? SEV : 0) | (p.ats ? ATS : 0) | CD2L |
-            TTENDIAN.make(TTENDIAN_LE) | STALL_MODEL.make(1) | ST_LEVEL.make(p.two_level_strtab ? 1 : 0);
+            TTENDIAN.make(TTENDIAN_LE) | STALL_MODEL.make(p.stall ? 0 : 1) | ST_LEVEL.make(p.two_level_strtab ? 1 : 0);
   idr_[1] = static_cast<uint32_t>(idr1::SIDSIZE.make(p.sid_bits) | idr1::SSIDSIZE.make(p.ssid_bits) |
                                   idr1::EVENTQS.make(p.eventq_max_log2) | idr1::CMDQS.make(p.cmdq_max_log2));
   idr_[3] = p.range_invalidation ? idr3::RIL : 0;
   unsigned oas = 0;
   while (oas < 6 && ps_bits(oas) < p.oas_bits) ++oas;
-  idr_[5] = static_cast<uint32_t>(idr5::OAS.make(oas)) | idr5::GRAN4K | idr5::GRAN16K | idr5::GRAN64K;
+  idr_[5] = static_cast<uint32_t>(idr5::OAS.make(oas)) | idr5::GRAN4K | idr5::GRAN16K | idr5::GRAN64K |
+            static_cast<uint32_t>(idr5::STALL_MAX.make(p.stall ? p.max_stalls : 0));
+  for (uint64_t i = 0; i < (p.stall ? p.max_stalls : 0); ++i) stalls_.push_back(Stalled{});
   SC_THREAD(cmdq_thread);
 }
 
@@ -64,11 +76,12 @@ void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
   if (auto* x = gp.get_extension<PcieExt>()) x->status = st;
 }
 
-void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   ++transactions_;
-  const sc_core::sc_time now = sim_now();  // nothing below waits
+  const sc_core::sc_time now = sim_now();  // only a stalled transaction waits, then starts over
   sc_core::sc_time t = now + delay;
-  const PcieExt* x = gp.get_extension<PcieExt>();
+  PcieExt* x = gp.get_extension<PcieExt>();
+  if (x && (x->at != AddrType::Untranslated || x->msg != MsgKind::None)) return ats_transport(gp, *x, delay);
   const uint32_t sid = x ? x->rid : 0;
   const bool ssv = x && x->pasid_valid;
   const uint32_t ssid = ssv ? x->pasid : 0;
@@ -124,6 +137,26 @@ void SmmuV3::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core:
           ev = Event{};
           ev.type = type;
           ++faults_;
+          if (c->stall && !s2) {
+            // Stall model: the transaction waits in the SMMU for software's RESUME (or STALL_TERM).
+            ev.sid = sid;
+            ev.ssv = ssv;
+            ev.ssid = ssid;
+            ev.rnw = !write;
+            ev.pnu = x && x->pmr;
+            ev.cls = evt::CLASS_IN;
+            ev.input_addr = va;
+            switch (stall(ev, t)) {
+              case StallOutcome::Retry:
+                --transactions_.v;  // the retry counts as the same transaction
+                delay = t - sim_now();
+                return up_b_transport(port, gp, delay);
+              case StallOutcome::Abort:
+                delay = t - sim_now();
+                return fail(gp, IoStatus::Aborted);
+              case StallOutcome::NotStalled: break;  // no room: terminated as without stalling
+            }
+          }
           if (c->record) {
             ev.sid = sid;
             ev.ssv = ssv;
@@ -154,7 +187,7 @@ bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_co
   return iommu_mem_access(*mem[0], pool_, write, pa, data, len, t);
 }
 
-void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
+bool SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
   if (e.type && events_by_type_[e.type] == nullptr)
     events_by_type_[e.type] = &evt_stats_.counter(event_name(e.type), "events of this type");
   if (events_by_type_[e.type]) ++*events_by_type_[e.type];
@@ -163,7 +196,7 @@ void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
     // A full queue sets OVFLG (toggled relative to CONS.OVACKFLG) and drops the record.
     if (cr0_ & cr0::EVTQEN) eventq_prod_ = (eventq_prod_ & ~qreg::OVFLG) | ((eventq_cons_ & qreg::OVFLG) ^ qreg::OVFLG);
     ++events_lost_;
-    return;
+    return false;
   }
   uint64_t rec[EVT_DWORDS];
   encode(e, rec);
@@ -173,6 +206,7 @@ void SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
   eventq_prod_ = queue_inc(eventq_prod_, log2);
   ++events_;
   eventq_irq_.notify(t > sim_now() ? t - sim_now() : sc_core::SC_ZERO_TIME);
+  return true;
 }
 
 }  // namespace iommusim::smmuv3

@@ -5,10 +5,20 @@
 // with 4K/16K/64K granules, a configuration cache, the IOTLB and walk caches of the core, a
 // command queue in simulated memory fetched and executed with a cost per command, CMD_SYNC
 // completing when every earlier command has (signalled by SEV and/or an MSI write), and an event
-// queue in simulated memory for translation and configuration faults.
+// queue in simulated memory for translation and configuration faults. ATS (IDR0.ATS, STE.EATS =
+// 0b01): Translation Requests answered from the tables with the leaf's size and permissions (faults
+// answered R=W=0, not recorded), translated transactions passed to memory without a walk, both
+// refused with F_BAD_ATS_TREQ / F_TRANSL_FORBIDDEN when the stream has no ATS; CMD_ATC_INV sends an
+// Invalidate Request to the device and a later CMD_SYNC waits for its completion, stopping the queue
+// with CERROR_ATC_INV_SYNC on a time-out.
 //
-// Not modelled yet: nested (stage 1 + stage 2) translation, ATS and ATC_INV round trips (ATC_INV
-// completes at once), PRI queue and stalls (RESUME/PRI_RESP are accepted and ignored), secure
+// Stall model (IDR0.STALL_MODEL 0b00 with the `stall` parameter): a stage-1 fault of a stream whose
+// CD has S set (STE.S1STALLD clear) holds the transaction and records the event with Stall and a
+// STAG; CMD_RESUME retries or aborts it, CMD_STALL_TERM aborts every stalled one of a stream.
+//
+// Not modelled yet: nested (stage 1 + stage 2) translation, split-stage ATS (EATS 0b10), PCIe PRI
+// (page request messages are refused; PRI_RESP is accepted and ignored), stage-2 stalls (S2S), event
+// queue back-pressure for stall events (a full queue terminates instead of stalling), secure
 // state, TBI, HTTU, hypervisor (EL2) regimes, MSIs for queue interrupts (an sc_event stands in),
 // ECMDQ, broadcast TLB maintenance, speculative prefetch.
 #pragma once
@@ -20,9 +30,11 @@
 
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "models/common/payload_pool.h"
 #include "models/common/stats.h"
+#include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/set_assoc.h"
 #include "models/iommu/core/translation_core.h"
 #include "models/iommu/smmuv3/smmuv3_defs.h"
@@ -38,6 +50,8 @@ struct StreamConfig {
   bool ssv = false;
   enum class Mode : uint8_t { Abort, Bypass, Stage1, Stage2 } mode = Mode::Abort;
   bool record = true;  // CD.R / STE.S2R: record faults in the event queue
+  bool ats = false;    // STE.EATS allows Translation Requests and translated transactions
+  bool stall = false;  // CD.S with STE.S1STALLD clear: stage-1 faults stall
   TlbTag tag;
   VmsaFormat fmt;
   uint64_t root = 0;
@@ -58,11 +72,16 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   sc_core::sc_event& eventq_irq() { return eventq_irq_; }
   StatGroup& stats() override { return stats_; }
   TranslationCore& core() { return core_; }
+  // The ATS invalidation agent: the platform binds ats().down to the root ports below.
+  AtsPort& ats() { return ats_; }
 
  private:
   // Data path
   void up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void fail(tlm::tlm_generic_payload& gp, IoStatus st);
+  // ATS traffic: messages, Translation Requests, translated transactions (smmuv3_ats.cpp).
+  void ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay);
+  void translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, const StreamConfig* c, sc_core::sc_time& t);
   // Configuration (smmuv3_config.cpp)
   const StreamConfig* config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
     // Back-to-back DMA from one stream is the common case: the last entry found answers it.
@@ -85,7 +104,22 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   void execute(const Cmd& c, sc_core::sc_time& t);
   void complete_sync(const Cmd& c, sc_core::sc_time& t);
   // Event queue
-  void record_event(const Event& e, sc_core::sc_time t);
+  // Returns false if the record was dropped (queue disabled or full).
+  bool record_event(const Event& e, sc_core::sc_time t);
+  // Stall model (smmuv3_stall.cpp): records ev as a stall event and holds the caller until RESUME.
+  enum class StallOutcome : uint8_t { NotStalled, Retry, Abort };
+  StallOutcome stall(Event& ev, sc_core::sc_time& t);
+  void resume(uint32_t sid, uint16_t stag, bool retry, const sc_core::sc_time& t);
+  void stall_term(uint32_t sid, const sc_core::sc_time& t);
+  struct Stalled {
+    bool busy = false;
+    uint32_t sid = 0;
+    uint16_t stag = 0;
+    enum class State : uint8_t { Waiting, Retry, Abort } state = State::Waiting;
+    std::shared_ptr<sc_core::sc_event> wake = std::make_shared<sc_core::sc_event>();
+  };
+  std::vector<Stalled> stalls_;
+  uint16_t next_stag_ = 0;
   // Memory accesses issued by the SMMU itself (walks, queues, tables).
   bool mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t);
   bool read64(uint64_t pa, uint64_t& value, sc_core::sc_time& t) override {
@@ -98,6 +132,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   StatGroup evt_stats_;
   PayloadPool pool_;
   TranslationCore core_;
+  AtsPort ats_;
   SetAssoc<StreamConfig> cfg_cache_;
   const StreamConfig* last_cfg_ = nullptr;
   Event fault_ev_;         // scratch fault record of the transaction being translated
@@ -133,6 +168,15 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   Counter& cmd_errors_;
   Counter& events_;
   Counter& events_lost_;
+  Counter& cmd_atc_inv_;
+  Counter& atc_inv_dropped_;
+  Counter& atc_inv_timeouts_;
+  Counter& stalled_;
+  Counter& stall_retries_;
+  Counter& stall_aborts_;
+  Counter& ats_treqs_;
+  Counter& ats_translated_;
+  Counter& ats_rejected_;
   std::array<Counter*, 256> events_by_type_{};
 };
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "models/pcie/ats_defs.h"
+
 namespace iommusim::smmuv3 {
 
 void SmmuV3::cmdq_thread() {
@@ -41,6 +43,18 @@ void SmmuV3::cmdq_thread() {
         }
         execute(decode_cmd(raw), t);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
+        if (opcode == op::CMD_SYNC && ats_.outstanding()) {
+          // CMD_SYNC also waits for every earlier ATC_INV's Invalidate Completion; a time-out stops
+          // the queue on the sync with CERROR_ATC_INV_SYNC (the driver retries it).
+          const auto timed_out = ats_.drain(t);
+          if (!timed_out.empty()) {
+            cmdq_cons_ = qreg::CMDQ_CONS_ERR.put(cmdq_cons_, qreg::CERROR_ATC_INV_SYNC);
+            gerror_ ^= gerror::CMDQ_ERR;
+            ++cmd_errors_;
+            ++atc_inv_timeouts_;
+            break;
+          }
+        }
         cmdq_cons_ = queue_inc(qreg::CMDQ_CONS_ERR.put(cmdq_cons_, 0), log2);
         if (opcode == op::CMD_SYNC) complete_sync(decode_cmd(raw), t);
       }
@@ -124,6 +138,26 @@ void SmmuV3::execute(const Cmd& c, sc_core::sc_time& t) {
       tlb.invalidate_all();
       wc.invalidate_all();
       t += tlbi_latency_;
+      return;
+    case op::ATC_INV: {
+      ++cmd_atc_inv_;
+      t += other_latency_;
+      const AddrRange r = atc_inv_range(c);
+      const uint64_t size = r.first == 0 && r.last == ~uint64_t{0} ? ats::kAllRange : r.last - r.first + 1;
+      // A StreamID without an ATS device below this SMMU has nothing to invalidate.
+      if (!ats_.invalidate(static_cast<uint16_t>(c.sid), c.ssv, c.ssid, r.first, size, c.global, 0, t))
+        ++atc_inv_dropped_;
+      return;
+    }
+    case op::RESUME:
+      ++cmd_other_;
+      t += other_latency_;
+      resume(c.sid, c.stag, c.resp == resume_action::RETRY, t);
+      return;
+    case op::STALL_TERM:
+      ++cmd_other_;
+      t += other_latency_;
+      stall_term(c.sid, t);
       return;
     case op::CMD_SYNC:
       ++cmd_sync_;

@@ -81,6 +81,7 @@ bool SmmuV3::fetch_config(StreamConfig& c, sc_core::sc_time& t, Event& ev) {
     ev.type = evt::C_BAD_STE;
     return false;
   }
+  c.ats = p_.ats && ste.eats == ste::EATS_TRANS;  // split-stage ATS (S1CHK) is not modelled
   switch (ste.config) {
     case SteConfig::Abort: c.mode = StreamConfig::Mode::Abort; return true;
     case SteConfig::Bypass: c.mode = StreamConfig::Mode::Bypass; return true;
@@ -165,6 +166,7 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
   c.root = cd.ttb0 & ~uint64_t{0xF};
   c.tag = {ste.s2vmid, cd.asid};
   c.record = cd.r;
+  c.stall = p_.stall && cd.s && !ste.s1stalld;
   return true;
 }
 

@@ -1,6 +1,7 @@
 // Parameters of the SMMUv3 model: ID-register features, caches, walkers and command timing.
 #pragma once
 #include "models/common/params.h"
+#include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/cache_params.h"
 #include "models/iommu/core/translation_core.h"
 
@@ -19,7 +20,10 @@ struct SmmuV3Params {
   bool range_invalidation = true;  // IDR3.RIL
   bool coherent = true;            // IDR0.COHACC
   bool sev = true;                 // IDR0.SEV: CMD_SYNC can wake a waiting CPU
-  bool ats = false;                // IDR0.ATS (ATS itself is not modelled yet)
+  bool ats = false;                // IDR0.ATS: Translation Requests, translated transactions, ATC_INV
+  AtsPortParams ats_port;          // the ATS invalidation agent
+  bool stall = false;              // IDR0.STALL_MODEL 0b00: faulting transactions can stall (CD.S)
+  uint64_t max_stalls = 64;        // IDR5.STALL_MAX: transactions held stalled at once
   uint64_t cmdq_max_log2 = 19;     // IDR1.CMDQS
   uint64_t eventq_max_log2 = 19;   // IDR1.EVENTQS
   // Timing. CMD_SYNC on an empty queue measures 240-250 ns on Kunpeng 920 (timing-anchors.md);
@@ -49,6 +53,9 @@ struct SmmuV3Params {
     v.flag("coherent", coherent, "coherent table walks and queue accesses (IDR0.COHACC)");
     v.flag("sev", sev, "CMD_SYNC can send an event to waiting CPUs (IDR0.SEV)");
     v.flag("ats", ats, "ATS supported (IDR0.ATS)");
+    v.group("ats_port", ats_port, "ATS invalidation agent (Invalidate Requests sent by CMD_ATC_INV)");
+    v.flag("stall", stall, "stall model supported (IDR0.STALL_MODEL 0b00): CD.S stalls faulting transactions");
+    v.count("max_stalls", max_stalls, "transactions that can be stalled at once (IDR5.STALL_MAX); no published figure", 1, 65535);
     v.count("cmdq_max_log2", cmdq_max_log2, "largest command queue, log2 entries (IDR1.CMDQS)", 1, 19);
     v.count("eventq_max_log2", eventq_max_log2, "largest event queue, log2 entries (IDR1.EVENTQS)", 1, 19);
     v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");

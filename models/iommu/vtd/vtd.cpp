@@ -22,6 +22,7 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
       ir_stats_("ir", &stats_),
       reason_stats_("fault_reasons", &stats_),
       core_(p.core, *this, seed, stats_),
+      ats_("ats", p.ats, stats_),
       ctx_cache_(p.context_cache, seed, "context_cache"),
       pasid_cache_(p.pasid_cache, seed, "pasid_cache"),
       irte_cache_(p.irte_cache, seed, "irte_cache"),
@@ -36,7 +37,7 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
       transactions_(stats_.counter("transactions", "requests received (DMA and interrupts)")),
       translated_(stats_.counter("translated", "DMA requests translated through a first- or second-stage table")),
       bypassed_(stats_.counter("bypassed", "DMA requests passed untranslated (translation disabled or pass-through)")),
-      aborted_(stats_.counter("aborted", "requests blocked without a fault record (abort-DMA mode, ATS, reads of the "
+      aborted_(stats_.counter("aborted", "requests blocked without a fault record (abort-DMA mode, reads of the "
                                          "interrupt window)")),
       faults_(stats_.counter("faults", "requests that faulted (recorded or not)")),
       faults_recorded_(stats_.counter("faults_recorded", "faults written into a fault recording register")),
@@ -55,11 +56,20 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
       inv_iotlb_domain_(inv_stats_.counter("iotlb_domain", "IOTLB invalidations performed domain-selectively")),
       inv_iotlb_page_(inv_stats_.counter("iotlb_page", "IOTLB invalidations performed page-selectively")),
       inv_piotlb_(inv_stats_.counter("pasid_iotlb", "PASID-based IOTLB invalidation descriptors")),
-      inv_devtlb_(inv_stats_.counter("dev_tlb", "device-TLB and PASID-based device-TLB descriptors (no ATS yet)")),
+      inv_devtlb_(inv_stats_.counter("dev_tlb", "device-TLB and PASID-based device-TLB descriptors")),
+      inv_devtlb_no_device_(inv_stats_.counter("dev_tlb_no_device",
+                                               "device-TLB descriptors naming a source-id with no ATS device: done at once")),
+      inv_ite_(inv_stats_.counter("ite", "invalidation time-out errors (FSTS.ITE): a wait stopped by a device-TLB "
+                                         "invalidation's time-out")),
+      inv_ice_(inv_stats_.counter("ice", "invalidation completion errors (FSTS.ICE): completions naming no outstanding "
+                                         "invalidation")),
       inv_iec_(inv_stats_.counter("iec", "interrupt entry cache invalidation descriptors")),
       inv_waits_(inv_stats_.counter("waits", "invalidation wait descriptors")),
       inv_errors_(inv_stats_.counter("errors", "invalidation queue errors (IQE)")),
       inv_reg_(inv_stats_.counter("register", "register-based invalidations (CCMD, IOTLB_REG)")),
+      ats_treqs_(stats_.counter("ats_translation_requests", "ATS Translation Requests answered")),
+      ats_translated_(stats_.counter("ats_translated", "translated (AT=Translated) requests passed to memory")),
+      ats_rejected_(stats_.counter("ats_rejected", "ATS requests refused with Unsupported Request or Completer Abort")),
       ir_requests_(ir_stats_.counter("requests", "writes to the interrupt window")),
       ir_remapped_(ir_stats_.counter("remapped", "interrupts remapped through an IRTE")),
       ir_compat_(ir_stats_.counter("passed", "interrupts delivered as they are (remapping off, compatibility format)")),
@@ -89,7 +99,8 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
   if (p.interrupt_remapping) ecap_ |= ecap::IR | ecap::MHMV.make(0xF) | (p.x2apic ? ecap::EIM : 0);
   if (p.scalable_mode)
     ecap_ |= ecap::SMTS | ecap::PASID | ecap::PSS.make(p.pasid_bits - 1) | ecap::SRS |
-             (p.first_stage ? ecap::FSTS : 0) | (p.second_stage ? ecap::SSTS : 0) | (p.coherent ? ecap::SMPWCS : 0);
+             (p.first_stage ? ecap::FSTS : 0) | (p.second_stage ? ecap::SSTS : 0) | (p.coherent ? ecap::SMPWCS : 0) |
+             (p.nested && p.first_stage && p.second_stage ? ecap::NEST : 0);
   SC_THREAD(qi_thread);
 }
 
@@ -99,10 +110,11 @@ void VtdIommu::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
 }
 
 void VtdIommu::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  PcieExt* x = gp.get_extension<PcieExt>();
+  if (x && (x->at != AddrType::Untranslated || x->msg != MsgKind::None)) return ats_transport(gp, *x, delay);
   ++transactions_;
   const sc_core::sc_time now = sim_now();  // nothing below waits
   sc_core::sc_time t = now + delay;
-  const PcieExt* x = gp.get_extension<PcieExt>();
   const uint64_t va = gp.get_address();
   if (msi_in_window(va)) {  // interrupt requests bypass DMA translation
     interrupt(gp, x, t);
@@ -111,11 +123,6 @@ void VtdIommu::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_cor
   }
   uint64_t pa = va;
   if (gsts_ & gsts::TES) {
-    if (x && x->at != AddrType::Untranslated) {  // ATS is not modelled
-      ++aborted_;
-      delay = t - now;
-      return fail(gp, IoStatus::Aborted);
-    }
     Fault& f = fault_scratch_;
     if (!translate(gp, x, pa, t, f)) {
       fault(gp, x, f, t);
@@ -147,7 +154,8 @@ bool VtdIommu::translate(tlm::tlm_generic_payload& gp, const PcieExt* x, uint64_
     ++bypassed_;
     return true;
   }
-  const bool fs = d.mode == DevXlate::Mode::FirstStage;
+  const bool nested = d.mode == DevXlate::Mode::Nested;
+  const bool fs = d.mode == DevXlate::Mode::FirstStage || nested;  // first-stage input and rights checks
   const bool write = gp.is_write();
   const bool priv = pv ? x->pmr : r.rid_priv;
   if (!d.fmt.input_ok(va)) {
@@ -159,7 +167,9 @@ bool VtdIommu::translate(tlm::tlm_generic_payload& gp, const PcieExt* x, uint64_
     f = Fault{fr::SM_PTE_SRE, d.fpd, IoStatus::PermissionFault, va & kPageMask};
     return false;
   }
-  const TlbEntry* e = core_.translate(d.tag, !fs, d.fmt, d.root, va, t, walk_fault_);
+  const TlbEntry* e =
+      nested ? translate_nested(d, va, t, f) : core_.translate(d.tag, !fs, d.fmt, d.root, va, t, walk_fault_);
+  if (!e && nested) return false;  // f filled
   if (!e) {
     uint8_t reason;
     if (walk_fault_.fault == WalkFault::ExternalAbort) {
@@ -179,7 +189,8 @@ bool VtdIommu::translate(tlm::tlm_generic_payload& gp, const PcieExt* x, uint64_
   uint8_t reason = 0;
   if (fs && !priv && !e->perm.user)
     reason = fr::SM_FS_US;
-  else if (write && !e->perm.w && !(fs && priv && !d.wpe))  // WPE = 0: supervisor writes ignore R/W
+  // WPE = 0: supervisor writes ignore the first stage's R/W (nested: the second stage's still applies).
+  else if (write && !e->perm.w && !(fs && priv && !d.wpe && (!nested || nested_s2_writable(d, va))))
     reason = d.scalable ? fr::SM_NO_WRITE : fr::WRITE;
   else if (!write && !e->perm.r)
     reason = d.scalable ? fr::SM_NO_READ : fr::READ;
@@ -209,29 +220,100 @@ bool VtdIommu::fault_was_reserved(const DevXlate& d, uint64_t va) {
   return false;
 }
 
+const TlbEntry* VtdIommu::translate_nested(const DevXlate& d, uint64_t va, sc_core::sc_time& t, Fault& f) {
+  // Second-stage walk-cache entries take the same {DID, PASID} tag: marked stage 2, they never alias.
+  const TlbEntry* e = core_.translate_nested(d.tag, d.fmt, d.root, d.tag, d.s2fmt, d.s2root, va, t, nested_fault_);
+  if (!e) f = Fault{nested_reason(d, nested_fault_), d.fpd, IoStatus::TranslationFault, va & kPageMask};
+  return e;
+}
+
+// Nested faults name the stage: a second-stage fault while fetching a first-stage table is reported as a
+// first-stage one (SFS.5-SFS.7) unless reading the second-stage entry failed (78h) or it is malformed (7Ah).
+uint8_t VtdIommu::nested_reason(const DevXlate& d, const NestedWalkResult& n) {
+  if (n.stage == NestedStage::Stage1) {
+    if (n.fault == WalkFault::ExternalAbort) return fr::SM_FS_ACCESS;
+    return entry_reserved(d.fmt, n.entry_pa, n.level) ? fr::SM_FS_RSVD : fr::SM_FS_NOT_PRESENT;
+  }
+  if (n.fault == WalkFault::AddressSize) return fr::SM_NESTED_BEYOND;
+  if (n.fault == WalkFault::ExternalAbort) return fr::SM_SS_ACCESS;
+  if (n.fault == WalkFault::Translation && entry_reserved(d.s2fmt, n.entry_pa, n.level)) return fr::SM_SS_RSVD;
+  if (n.stage == NestedStage::Stage2Table)  // not present or not readable in the second stage
+    return n.s1_level == d.fmt.start_level() ? fr::SM_NESTED_FS_ROOT_READ : fr::SM_NESTED_FS_READ;
+  return fr::SM_SS_PERM;  // the output address: as a second-stage-only walk reports it
+}
+
+bool VtdIommu::entry_reserved(const X86Format& fmt, uint64_t entry_pa, unsigned level) {
+  uint64_t e = 0;
+  if (!dbg_read64(entry_pa, e)) return false;
+  const pgtable::x86::Decoded dec = pgtable::x86::decode(e, level, fmt.geometry(), fmt.stage());
+  return dec.kind == pgtable::x86::Kind::Invalid && dec.reserved;
+}
+
+// A supervisor write with WPE clear to a page the IOTLB entry marks read-only: allowed when only the first
+// stage denies it. The combined entry cannot tell, so both stages are walked again untimed (rare path).
+bool VtdIommu::nested_s2_writable(const DevXlate& d, uint64_t va) {
+  using pgtable::x86::Kind;
+  // Second stage of gpa: its physical address and whether every level allows writes.
+  auto s2 = [&](uint64_t gpa, uint64_t& pa, bool& writable) {
+    uint64_t table = d.s2root;
+    writable = true;
+    for (unsigned l = d.s2fmt.start_level(); l <= d.s2fmt.last_level(); ++l) {
+      uint64_t e = 0;
+      if (!dbg_read64(table + d.s2fmt.entry_offset(gpa, l), e)) return false;
+      const pgtable::x86::Decoded dec = pgtable::x86::decode(e, l, d.s2fmt.geometry(), d.s2fmt.stage());
+      if (dec.kind == Kind::Invalid) return false;
+      writable = writable && dec.write;
+      if (dec.kind == Kind::Leaf) {
+        pa = pgtable::x86::output_address(dec, gpa);
+        return true;
+      }
+      table = dec.addr;
+    }
+    return false;
+  };
+  uint64_t table = d.root;  // guest-physical
+  for (unsigned l = d.fmt.start_level(); l <= d.fmt.last_level(); ++l) {
+    uint64_t pa = 0, e = 0;
+    bool w = false;
+    if (!s2(table + d.fmt.entry_offset(va, l), pa, w) || !dbg_read64(pa, e)) return false;
+    const pgtable::x86::Decoded dec = pgtable::x86::decode(e, l, d.fmt.geometry(), d.fmt.stage());
+    if (dec.kind == Kind::Invalid) return false;
+    if (dec.kind == Kind::Leaf) return s2(pgtable::x86::output_address(dec, va), pa, w) && w;
+    table = dec.addr;
+  }
+  return false;
+}
+
 void VtdIommu::fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t) {
   if (!f.reason) {
     ++aborted_;
     return fail(gp, f.status);
   }
+  record(gp, x, f, t);
+  fail(gp, f.status);
+}
+
+// Counts a fault with a reason and writes its record unless FPD suppresses it.
+void VtdIommu::record(const tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t) {
   ++faults_;
   count_reason(f.reason);
   if (f.fpd) {
     ++faults_suppressed_;
-  } else {
-    FaultRecord r;
-    r.fi = f.info;
-    r.sid = x ? x->rid : 0;
-    r.pp = x && x->pasid_valid;
-    r.pasid = r.pp ? x->pasid : 0;
-    r.priv = x && x->pmr;
-    r.exe = x && x->er;
-    r.at = x ? static_cast<uint8_t>(x->at) : 0;
-    set_fault_req_type(r, gp.is_write() ? FaultReqType::Write : FaultReqType::Read);
-    r.fr = f.reason;
-    record_fault(r, t);
+    return;
   }
-  fail(gp, f.status);
+  FaultRecord r;
+  r.fi = f.info;
+  r.sid = x ? x->rid : 0;
+  r.pp = x && x->pasid_valid;
+  r.pasid = r.pp ? x->pasid : 0;
+  r.priv = x && x->pmr;
+  r.exe = x && x->er;
+  r.at = x ? static_cast<uint8_t>(x->at) : 0;
+  // (T1, T2) = 01 names a Translation Request (the same encoding as a page request).
+  const bool treq = x && x->at == AddrType::TranslationRequest;
+  set_fault_req_type(r, treq ? FaultReqType::PageRequest : gp.is_write() ? FaultReqType::Write : FaultReqType::Read);
+  r.fr = f.reason;
+  record_fault(r, t);
 }
 
 void VtdIommu::count_reason(uint8_t reason) {

@@ -5,31 +5,48 @@
 // NFR fault recording registers at CAP.FRO with F/PFO/FRI semantics, IQA/IQH/IQT/ICS/IECTL/IQERCD, IRTA);
 // legacy-mode root and context entries (second stage or pass-through per TT, DID, AW checked against
 // SAGAW); scalable-mode root, context, PASID-directory and PASID-table entries (PGTT first stage 4/5-level,
-// second stage, pass-through; RID_PASID and RID_PRIV for requests without PASID; SRE and WPE); a context
-// cache per source-id and a PASID cache per (source-id, PASID) tagged with the DID; the core's IOTLB tagged
-// {DID, PASID} and its walk caches standing for the paging-structure caches; x86 checks (rights ANDed over
-// every level: write to a read-only page, user access to a supervisor page; first-stage canonical addresses,
-// second-stage address width, reserved bits); faults recorded with the architectural reason codes,
-// source-id, PASID and address, raising the fault event; the invalidation queue in simulated memory
-// (128/256-bit descriptors, timed fetches, every descriptor type but page-group response executed with a
-// cost, IQH advancing only when a descriptor has completed, invalidation waits with status write / IWC
-// event, IQE with IQERCD on a bad tail, fetch error, unknown type or reserved granularity, the queue
-// stopped until FSTS.IQE is cleared);
+// second stage, pass-through; RID_PASID and RID_PRIV for requests without PASID; SRE and WPE); nested
+// translation (PGTT 011b with ECAP.NEST: every first-stage table address and the output address translated
+// through the second stage, one IOTLB entry per combined translation tagged {DID, PASID}, stage-specific
+// fault reasons 74h-76h); a context cache per source-id and a PASID cache per (source-id, PASID) tagged
+// with the DID; the core's IOTLB tagged {DID, PASID} and its walk caches standing for the paging-structure
+// caches; x86 checks (rights ANDed over every level: write to a read-only page, user access to a
+// supervisor page; first-stage canonical addresses, second-stage address width, reserved bits); faults
+// recorded with the architectural reason codes, source-id, PASID and address, raising the fault event; the
+// invalidation queue in simulated memory (128/256-bit descriptors, timed fetches, every descriptor type but
+// page-group response executed with a cost, IQH advancing only when a descriptor has completed,
+// invalidation waits with status write / IWC event, IQE with IQERCD on a bad tail, fetch error, unknown
+// type or reserved granularity, the queue stopped until FSTS.IQE is cleared); ATS with ECAP.DT (vtd_ats.cpp):
+// Translation Requests and translated requests allowed by a legacy context entry with TT 01b or a scalable one
+// with DTE, else Unsupported Request with fault 0Dh / 44h recorded; a Translation Request translated through
+// the DMA path (PASID entry, IOTLB, walk caches; first, second, nested stage or pass-through as identity with
+// R = W = 1) without touching the page, answered with the leaf's size and accumulated rights, page-level faults
+// answered R = W = 0 without a record, table read errors Completer Abort; translated requests passed to memory
+// without lookup; device-TLB and PASID-based device-TLB descriptors sent as Invalidate Requests through the
+// shared ATS agent (MIP as the device's queue depth; no ATS device at the SID: done at once), invalidation
+// waits completing only after every earlier Invalidate Completion; ITE on a time-out (the wait aborted: no
+// status write or IWC, IQH left on it, the queue stopped until FSTS.ITE is cleared, ITESID, fault event) and
+// ICE on a completion naming no outstanding invalidation (ICESID, fault event);
 // interrupt remapping of writes to 0xFEE0_0000-0xFEEF_FFFF (remappable format: handle/subhandle, IRTE
 // read from the IRTA table through the interrupt entry cache, present/reserved/source-id checks, reasons
 // 20h-26h; compatibility format passed or blocked per GSTS.CFIS), delivering a compatibility-format MSI
 // write into a configurable window.
 //
-// Not modelled yet: nested translation (PGTT 011b is reported as an invalid PASID-table entry); ATS
-// (translation requests and translated requests are rejected without a fault record; device-TLB
-// invalidations complete at once, so no invalidation time-out, ITE or ICE); the page request queue and
-// page-group responses (their descriptor raises IQE); access/dirty flag updates; execute
-// requests (ECAP.ERS = 0: treated as reads); memory types and snoop attributes; advanced fault logging;
-// protected memory regions; posted interrupts; caching mode (CAP.CM); fault compression; fault and
-// invalidation events as MSIs (an sc_event stands in for each); the CPU interrupt model (remapped
-// interrupts are plain memory writes); reserved-field checks beyond the ones named above; descriptor width
-// versus TTM checks; performance monitoring. The core reports every malformed or non-present entry alike:
-// the model re-reads the walked path untimed to tell reserved-bit faults from non-present ones.
+// Not modelled yet: of nested translation, first-stage A/D updates through the second stage (77h), the
+// distinct access-error reason for the first-stage root (73h: reported as 70h like any first-stage entry) and
+// a cache of its own for second-stage translations of first-stage table addresses (stage-1 walk-cache entries
+// hold the translated table address instead); nested translations are tagged by first-stage address, so a
+// page-selective IOTLB invalidation of a DID that ever had a nested PASID entry is performed domain-selectively;
+// of ATS, time-outs detected before a wait (they surface at the next wait), the N bit of Translation
+// Completions (always 0), translated requests into the interrupt window (passed to memory like any other);
+// the page request queue and page-group responses (page requests are answered with an error, the descriptor
+// raises IQE); access/dirty flag updates; execute requests (ECAP.ERS = 0: treated as reads); memory types
+// and snoop attributes; advanced fault logging; protected memory regions; posted interrupts; caching mode
+// (CAP.CM); fault compression; fault and invalidation events as MSIs (an sc_event stands in for each); the
+// CPU interrupt model (remapped interrupts are plain memory writes); reserved-field checks beyond the ones
+// named above; descriptor width versus TTM checks; performance monitoring. The core reports every
+// malformed or non-present entry alike: the model re-reads the walked path untimed to tell reserved-bit
+// faults from non-present ones.
 #pragma once
 #include <systemc>
 #include <tlm>
@@ -42,6 +59,7 @@
 
 #include "models/common/payload_pool.h"
 #include "models/common/stats.h"
+#include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/set_assoc.h"
 #include "models/iommu/core/translation_core.h"
 #include "models/iommu/vtd/vtd_defs.h"
@@ -59,10 +77,12 @@ inline constexpr uint32_t kRegSpace = 0x1000;
 
 // The translation a (source-id, PASID) resolves to: from a legacy context entry or a PASID-table entry.
 struct DevXlate {
-  enum class Mode : uint8_t { SecondStage, FirstStage, PassThrough } mode = Mode::PassThrough;
+  enum class Mode : uint8_t { SecondStage, FirstStage, PassThrough, Nested } mode = Mode::PassThrough;
   TlbTag tag;       // {DID, PASID} (legacy mode: PASID 0)
-  X86Format fmt;
+  X86Format fmt;    // nested: the first stage
   uint64_t root = 0;
+  X86Format s2fmt;  // nested only: the second stage
+  uint64_t s2root = 0;
   bool scalable = false;  // from a scalable-mode PASID-table entry (decides the fault reason codes)
   bool fpd = false;       // fault processing disabled somewhere on the way: faults are not recorded
   bool sre = false;       // first stage: supervisor requests allowed (PASID entry SRE)
@@ -73,6 +93,7 @@ struct DevXlate {
 struct CtxCacheEntry {
   uint16_t sid = 0;
   bool scalable = false;
+  bool ats = false;      // legacy TT 01b / scalable DTE: Translation Requests and translated requests allowed
   uint16_t did = 0;      // legacy mode
   DevXlate legacy;       // legacy mode: the whole translation
   SmContextEntry sm;     // scalable mode
@@ -105,6 +126,9 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   sc_core::sc_event& inv_irq() { return inv_irq_; }
   StatGroup& stats() override { return stats_; }
   TranslationCore& core() { return core_; }
+  // The ATS invalidation agent: the platform binds ats().down to the root ports below and names each
+  // device with ats().add_device(rid, port).
+  AtsPort& ats() { return ats_; }
   uint64_t cap() const { return cap_; }
   uint64_t ecap() const { return ecap_; }
 
@@ -126,8 +150,19 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   bool translate(tlm::tlm_generic_payload& gp, const PcieExt* x, uint64_t& pa, sc_core::sc_time& t, Fault& f);
   void fail(tlm::tlm_generic_payload& gp, IoStatus st);
   void fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t);
+  void record(const tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t);
   bool fault_was_reserved(const DevXlate& d, uint64_t va);
+  const TlbEntry* translate_nested(const DevXlate& d, uint64_t va, sc_core::sc_time& t, Fault& f);
+  uint8_t nested_reason(const DevXlate& d, const NestedWalkResult& n);
+  bool entry_reserved(const X86Format& fmt, uint64_t entry_pa, unsigned level);
+  bool nested_s2_writable(const DevXlate& d, uint64_t va);
+  // ATS (vtd_ats.cpp): messages, Translation Requests and translated requests.
+  void ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay);
+  void translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& t);
+  void ats_reject(tlm::tlm_generic_payload& gp, PcieExt& x, Fault& f, sc_core::sc_time t);
+  void inv_completion(const PcieExt& x, sc_core::sc_time t);
   // Context and PASID entries (vtd_context.cpp)
+  bool root_mode(bool& scalable, Fault& f) const;
   Resolved resolve(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f) {
     // Back-to-back DMA from one requester is the common case: the last resolution answers it.
     if (memo_.x && memo_sid_ == sid && memo_pv_ == pv && memo_pasid_ == pasid) {
@@ -159,6 +194,9 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   void qi_thread();
   void qi_error(uint8_t iqei, sc_core::sc_time t);
   bool execute(const Desc& d, uint8_t type, sc_core::sc_time& t);  // false: reserved field (IQE)
+  void dev_tlb_inv(uint16_t sid, bool pv, uint32_t pasid, bool global, uint8_t mip, uint64_t addr, bool s,
+                   sc_core::sc_time& t);
+  void inv_timeout(uint16_t sid, sc_core::sc_time t);
   void complete_wait(const WaitDesc& w, sc_core::sc_time& t);
   void inv_context(uint8_t g, uint16_t did, uint16_t sid, uint8_t fm);
   uint8_t inv_iotlb(uint8_t g, uint16_t did, uint8_t am, bool ih, uint64_t addr);  // granularity performed
@@ -184,6 +222,7 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   StatGroup reason_stats_;
   PayloadPool pool_;
   TranslationCore core_;
+  AtsPort ats_;
   SetAssoc<CtxCacheEntry> ctx_cache_;
   SetAssoc<PasidCacheEntry> pasid_cache_;
   SetAssoc<IrteCacheEntry> irte_cache_;
@@ -194,10 +233,14 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   bool memo_pv_ = false;
   uint32_t memo_pasid_ = 0;
   WalkResult walk_fault_;
+  NestedWalkResult nested_fault_;
   Fault fault_scratch_;  // filled only on a fault: no per-transaction initialisation
   sc_core::sc_time mmio_latency_, cc_latency_, pc_latency_, iotlb_latency_, devtlb_latency_, iec_latency_,
       wait_latency_;
   unsigned shifts_[WalkCache::kLevels] = {};  // x86 level shifts, for walk-cache range invalidation
+  // DIDs that had a nested PASID-table entry decoded: their IOTLB entries are tagged by first-stage address,
+  // so a page-selective invalidation by guest-physical address drops the whole domain instead.
+  std::vector<bool> nested_dids_ = std::vector<bool>(65536, false);
 
   // Register state
   uint32_t gsts_ = 0;
@@ -236,10 +279,16 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   Counter& inv_iotlb_page_;
   Counter& inv_piotlb_;
   Counter& inv_devtlb_;
+  Counter& inv_devtlb_no_device_;
+  Counter& inv_ite_;
+  Counter& inv_ice_;
   Counter& inv_iec_;
   Counter& inv_waits_;
   Counter& inv_errors_;
   Counter& inv_reg_;
+  Counter& ats_treqs_;
+  Counter& ats_translated_;
+  Counter& ats_rejected_;
   Counter& ir_requests_;
   Counter& ir_remapped_;
   Counter& ir_compat_;

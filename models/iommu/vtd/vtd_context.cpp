@@ -18,18 +18,24 @@ bool VtdIommu::second_stage_format(unsigned aw, X86Format& fmt) const {
   return true;
 }
 
-VtdIommu::Resolved VtdIommu::resolve_slow(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f) {
-  ++ctx_lookups_;
+bool VtdIommu::root_mode(bool& scalable, Fault& f) const {
   const uint8_t ttm = static_cast<uint8_t>(rtaddr::TTM.get(active_rtaddr_));
   if (ttm == rtaddr::TTM_ABORT_DMA) {  // abort-DMA mode: blocked, nothing recorded
     f = Fault{0, false, IoStatus::Aborted, 0};
-    return {};
+    return false;
   }
   if (ttm != rtaddr::TTM_LEGACY && (ttm != rtaddr::TTM_SCALABLE || !p_.scalable_mode)) {
     f = Fault{fr::SM_RTA_INVALID, false, IoStatus::ConfigFault, 0};
-    return {};
+    return false;
   }
-  const bool scalable = ttm == rtaddr::TTM_SCALABLE;
+  scalable = ttm == rtaddr::TTM_SCALABLE;
+  return true;
+}
+
+VtdIommu::Resolved VtdIommu::resolve_slow(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f) {
+  ++ctx_lookups_;
+  bool scalable = false;
+  if (!root_mode(scalable, f)) return {};
   const CtxCacheEntry* c = context_entry(sid, scalable, t, f);
   if (!c) return {};
   Resolved r;
@@ -116,6 +122,7 @@ bool VtdIommu::fetch_legacy_context(CtxCacheEntry& c, sc_core::sc_time& t, Fault
     return false;
   }
   c.did = cx.did;
+  c.ats = cx.tt == tt::ALL;
   DevXlate& d = c.legacy;
   d.scalable = false;
   d.fpd = cx.fpd;
@@ -175,6 +182,7 @@ bool VtdIommu::fetch_sm_context(CtxCacheEntry& c, sc_core::sc_time& t, Fault& f)
     return false;
   }
   c.sm = sc;
+  c.ats = sc.dte;
   return true;
 }
 
@@ -236,12 +244,24 @@ const PasidCacheEntry* VtdIommu::pasid_entry(const CtxCacheEntry& c, uint32_t pa
       x.root = pe.ssptptr;
       ok = true;
       break;
+    case pgtt::NESTED:
+      if (!(ecap_ & ecap::NEST) || pe.flpm > flpm::LEVEL5 || (pe.flpm == flpm::LEVEL5 && !p_.fs_5level) ||
+          !second_stage_format(pe.aw, x.s2fmt))
+        break;
+      x.mode = DevXlate::Mode::Nested;
+      nested_dids_[pe.did] = true;
+      // First-stage addresses are guest-physical: the second stage's width bounds them (74h), not HAW.
+      x.fmt = X86Format(Geometry::make(flpm_levels(pe.flpm), true, p_.fs_1g, pgtable::x86::kMaxOaBits), Stage::First);
+      x.root = pe.fsptptr;
+      x.s2root = pe.ssptptr;
+      ok = true;
+      break;
     case pgtt::PASS_THROUGH:
       if (!p_.pass_through) break;
       x.mode = DevXlate::Mode::PassThrough;
       ok = true;
       break;
-    default: break;  // nested (not modelled) and reserved encodings
+    default: break;  // reserved encodings
   }
   if (!ok) {
     f.reason = fr::SM_PTE_INVALID;

@@ -310,6 +310,9 @@ const char* fault_reason_name(uint8_t reason) {
         case fr::SM_FS_ACCESS: return "SM: first-stage entry access error";
         case fr::SM_FS_NOT_PRESENT: return "SM: first-stage entry not present";
         case fr::SM_FS_RSVD: return "SM: reserved field in first-stage entry";
+        case fr::SM_NESTED_BEYOND: return "SM: nested: first-stage address beyond the second-stage width";
+        case fr::SM_NESTED_FS_ROOT_READ: return "SM: nested: second stage denies reading the first-stage root";
+        case fr::SM_NESTED_FS_READ: return "SM: nested: second stage denies reading a first-stage table";
         case fr::SM_SS_ACCESS: return "SM: second-stage entry access error";
         case fr::SM_SS_PERM: return "SM: second-stage entry permission (not present)";
         case fr::SM_SS_RSVD: return "SM: reserved field in second-stage entry";

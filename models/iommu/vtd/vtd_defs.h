@@ -603,6 +603,8 @@ constexpr void set_fault_req_type(FaultRecord& f, FaultReqType t) {
 }
 
 // Fault reasons used by the model (legacy 0x1-0xD, interrupt remapping 0x20-0x26, scalable mode 0x30+).
+// Nested only (SFS.5-SFS.7): 74h a first-stage table or output address beyond the second stage's input
+// width; 75h / 76h the second stage does not let the first-stage root / a lower first-stage table be read.
 namespace fr {
 inline constexpr uint8_t ROOT_NOT_PRESENT = 0x01, CTX_NOT_PRESENT = 0x02, CTX_INVALID = 0x03,
                          ADDR_BEYOND_AGAW = 0x04, WRITE = 0x05, READ = 0x06, PTE_ACCESS = 0x07,
@@ -617,8 +619,9 @@ inline constexpr uint8_t SM_RTA_INVALID = 0x30, SM_TTM0_PASID = 0x31, SM_TTM0_PR
                          SM_CTX_RID_PASID = 0x48, SM_PDE_ACCESS = 0x50, SM_PDE_NOT_PRESENT = 0x51,
                          SM_PDE_RSVD = 0x52, SM_PTE_ACCESS = 0x58, SM_PTE_NOT_PRESENT = 0x59, SM_PTE_RSVD = 0x5A,
                          SM_PTE_INVALID = 0x5B, SM_PTE_ERE = 0x5C, SM_PTE_SRE = 0x5D, SM_FS_ACCESS = 0x70,
-                         SM_FS_NOT_PRESENT = 0x71, SM_FS_RSVD = 0x72, SM_SS_ACCESS = 0x78, SM_SS_PERM = 0x79,
-                         SM_SS_RSVD = 0x7A, SM_SS_PTR_INVALID = 0x7B, SM_NOT_CANONICAL = 0x80,
+                         SM_FS_NOT_PRESENT = 0x71, SM_FS_RSVD = 0x72, SM_NESTED_BEYOND = 0x74,
+                         SM_NESTED_FS_ROOT_READ = 0x75, SM_NESTED_FS_READ = 0x76, SM_SS_ACCESS = 0x78,
+                         SM_SS_PERM = 0x79, SM_SS_RSVD = 0x7A, SM_SS_PTR_INVALID = 0x7B, SM_NOT_CANONICAL = 0x80,
                          SM_FS_US = 0x81, SM_NO_EXEC = 0x82, SM_BEYOND_HW = 0x83, SM_SS_ADDR_BEYOND = 0x84,
                          SM_NO_WRITE = 0x85, SM_NO_READ = 0x86;
 }  // namespace fr

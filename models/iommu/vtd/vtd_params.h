@@ -1,6 +1,7 @@
 // Parameters of the VT-d model: capability-register features, caches, walkers and invalidation timing.
 #pragma once
 #include "models/common/params.h"
+#include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/cache_params.h"
 #include "models/iommu/core/translation_core.h"
 
@@ -32,11 +33,15 @@ struct VtdParams {
   bool scalable_mode = true;          // ECAP.SMTS (VT-d 3.0+)
   bool first_stage = true;            // ECAP.FSTS (FLTS before 4.0)
   bool second_stage = true;           // ECAP.SSTS (SLTS before 4.0)
+  // ECAP.NEST: nested translation (PGTT 011b), reported only with both stages; without it a PGTT 011b
+  // PASID-table entry is invalid (5Bh).
+  bool nested = true;
   bool pass_through = true;           // ECAP.PT
   uint64_t pasid_bits = 20;           // ECAP.PSS + 1: the PCIe PASID width
   bool snoop_control = true;          // ECAP.SC
   bool coherent = true;               // ECAP.C / ECAP.SMPWCS: page walks snoop CPU caches
-  bool device_tlb = false;            // ECAP.DT: ATS is not modelled yet
+  bool device_tlb = false;            // ECAP.DT: ATS (Translation Requests, translated requests, device-TLB
+                                      // invalidations sent to the device)
   bool interrupt_remapping = true;    // ECAP.IR
   bool x2apic = true;                 // ECAP.EIM: extended (32-bit destination) interrupt mode
   // ---- timing ----
@@ -49,13 +54,14 @@ struct VtdParams {
   Time cc_inv_latency = Time::ns(20);      // context-cache invalidation, like CFGI_*
   Time pc_inv_latency = Time::ns(20);      // PASID-cache invalidation, like CFGI_CD
   Time iotlb_inv_latency = Time::ns(30);   // IOTLB / PASID-IOTLB invalidation, like TLBI_*
-  Time devtlb_inv_latency = Time::ns(10);  // device-TLB descriptors: IOMMU side only (no ATS round trip)
+  Time devtlb_inv_latency = Time::ns(10);  // device-TLB descriptor: IOMMU side, before its Invalidate Request leaves
   Time iec_inv_latency = Time::ns(20);     // interrupt entry cache invalidation
   Time wait_latency = Time::ns(20);        // invalidation wait once every earlier descriptor completed
   uint64_t desc_fetch_batch = 4;           // descriptors per queue read: one 64 B line of 128-bit ones
   // Remapped interrupts are written as compatibility-format MSIs into this window. The CPU interrupt
   // model comes later: the default is the architectural 0xFEE0_0000, which lands in memory for now.
   uint64_t irq_delivery_base = 0xFEE00000ull;
+  AtsPortParams ats;                       // the ATS invalidation agent (device-TLB descriptors)
 
   void visit(ParamVisitor& v) {
     core.visit(v);
@@ -77,23 +83,28 @@ struct VtdParams {
     v.flag("scalable_mode", scalable_mode, "scalable-mode translation supported (ECAP.SMTS)");
     v.flag("first_stage", first_stage, "first-stage translation supported (ECAP.FSTS)");
     v.flag("second_stage", second_stage, "second-stage translation supported (ECAP.SSTS)");
+    v.flag("nested", nested, "nested (first stage over second stage) translation supported (ECAP.NEST; "
+                             "needs first_stage and second_stage)");
     v.flag("pass_through", pass_through, "pass-through translation type supported (ECAP.PT)");
     v.count("pasid_bits", pasid_bits, "PASID width (ECAP.PSS + 1)", 1, 20);
     v.flag("snoop_control", snoop_control, "snoop control supported (ECAP.SC)");
     v.flag("coherent", coherent, "page walks are coherent (ECAP.C, ECAP.SMPWCS)");
-    v.flag("device_tlb", device_tlb, "device-TLB (ATS) supported (ECAP.DT); ATS itself is not modelled yet");
+    v.flag("device_tlb", device_tlb, "device-TLB (ATS) supported (ECAP.DT): Translation Requests, translated "
+                                     "requests and device-TLB invalidations");
     v.flag("interrupt_remapping", interrupt_remapping, "interrupt remapping supported (ECAP.IR)");
     v.flag("x2apic", x2apic, "extended interrupt mode, 32-bit destinations (ECAP.EIM)");
     v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");
     v.time("cc_inv_latency", cc_inv_latency, "execution time of a context-cache invalidation descriptor");
     v.time("pc_inv_latency", pc_inv_latency, "execution time of a PASID-cache invalidation descriptor");
     v.time("iotlb_inv_latency", iotlb_inv_latency, "execution time of an IOTLB or PASID-IOTLB invalidation");
-    v.time("devtlb_inv_latency", devtlb_inv_latency, "execution time of a device-TLB invalidation (no ATS yet)");
+    v.time("devtlb_inv_latency", devtlb_inv_latency,
+           "execution time of a device-TLB invalidation descriptor before its Invalidate Request is sent");
     v.time("iec_inv_latency", iec_inv_latency, "execution time of an interrupt entry cache invalidation");
     v.time("wait_latency", wait_latency, "execution time of an invalidation wait once all before it completed");
     v.count("desc_fetch_batch", desc_fetch_batch, "descriptors fetched from the queue per memory read", 1, 64);
     v.bytes("irq_delivery_base", irq_delivery_base,
             "where remapped interrupts are written (compatibility MSI format); the CPU interrupt model comes later");
+    v.group("ats", ats, "ATS invalidation agent (Invalidate Requests sent by device-TLB invalidation descriptors)");
   }
 };
 

@@ -1,10 +1,12 @@
 // VT-d invalidation queue: descriptors fetched from simulated memory, executed in order with a cost each,
-// invalidation waits completed once every earlier descriptor has, queue errors reported through IQE.
+// device-TLB invalidations sent to the device through the ATS agent, invalidation waits completed once every
+// earlier descriptor (and every Invalidate Completion) has, queue errors reported through IQE and ITE.
 #include "models/iommu/vtd/vtd.h"
 
 #include <algorithm>
 
 #include "models/common/sim_time.h"
+#include "models/pcie/ats_defs.h"
 
 namespace iommusim::vtd {
 
@@ -14,7 +16,7 @@ void VtdIommu::qi_thread() {
     sc_core::sc_time t = sc_core::sc_time_stamp();
     // IQH advances only once the descriptor before it has completed at its simulated time, so a CPU
     // reading IQH (or a status word) never sees work done early.
-    while ((gsts_ & gsts::QIES) && !(fsts_ & fsts::IQE)) {
+    while ((gsts_ & gsts::QIES) && !(fsts_ & (fsts::IQE | fsts::ITE))) {
       const DescWidth w = (iqa_ & iqa::DW) ? DescWidth::W256 : DescWidth::W128;
       const unsigned bytes = desc_bytes(w);
       const uint32_t entries = iq_entries(static_cast<unsigned>(iqa::QS.get(iqa_)), w);
@@ -70,6 +72,16 @@ void VtdIommu::qi_thread() {
           qi_error(iqercd::BAD_TYPE, t);
           break;
         }
+        if (type == dtype::WAIT && ats_.outstanding()) {
+          // The wait first waits for the Invalidate Completions of every earlier device-TLB invalidation. A
+          // time-out is ITE: the wait is aborted (no status write, no IWC), IQH stays on it and the queue
+          // stops until software clears FSTS.ITE; the wait then runs again.
+          const std::vector<uint16_t> timed_out = ats_.drain(t);
+          if (!timed_out.empty()) {
+            inv_timeout(timed_out.front(), t);
+            break;
+          }
+        }
         if (!execute(d, type, t)) {
           qi_error(iqercd::RSVD_FIELD, t);
           break;
@@ -123,12 +135,16 @@ bool VtdIommu::execute(const Desc& d, uint8_t type, sc_core::sc_time& t) {
       t += pc_latency_;
       break;
     }
-    case dtype::DEV_TLB:
-    case dtype::PASID_DEV_TLB:
-      // No ATS yet: nothing to send to the device, the descriptor completes at once.
-      ++inv_devtlb_;
-      t += devtlb_latency_;
+    case dtype::DEV_TLB: {
+      const DevTlbInv c = decode_dev_tlb_inv(d);
+      dev_tlb_inv(c.sid, false, 0, false, c.mip, c.addr, c.s, t);
       break;
+    }
+    case dtype::PASID_DEV_TLB: {
+      const PasidDevTlbInv c = decode_pasid_dev_tlb_inv(d);
+      dev_tlb_inv(c.sid, true, c.pasid, c.global, c.mip, c.addr, c.s, t);
+      break;
+    }
     case dtype::IEC: {
       const IecInv c = decode_iec_inv(d);
       ++inv_iec_;
@@ -145,6 +161,32 @@ bool VtdIommu::execute(const Desc& d, uint8_t type, sc_core::sc_time& t) {
   }
   ++inv_total_;
   return true;
+}
+
+// A device-TLB invalidation becomes an Invalidate Request to the device behind sid; MIP is its Invalidate
+// Queue Depth (0 = 32): the agent holds the request (and this queue) until the device has room. Completions
+// are collected by the next wait.
+void VtdIommu::dev_tlb_inv(uint16_t sid, bool pv, uint32_t pasid, bool global, uint8_t mip, uint64_t addr, bool s,
+                           sc_core::sc_time& t) {
+  ++inv_devtlb_;
+  t += devtlb_latency_;
+  const AddrRange r = devtlb_range(addr, s);
+  const uint64_t size = r.first == 0 && r.last == UINT64_MAX ? ats::kAllRange : r.last - r.first + 1;
+  if (!p_.device_tlb || !ats_.invalidate(sid, pv, pasid, r.first, size, global, mip, t)) {
+    ++inv_devtlb_no_device_;  // no ATS device at that source-id: nothing to invalidate
+    return;
+  }
+  if (sim_now() > t) t = sim_now();  // waited for an ITag or queue room
+}
+
+// Invalidation time-out error: FSTS.ITE with the device's source-id in IQERCD.ITESID (kept from the first
+// error until software clears ITE), and a fault event.
+void VtdIommu::inv_timeout(uint16_t sid, sc_core::sc_time t) {
+  ++inv_ite_;
+  if (fsts_ & fsts::ITE) return;
+  fsts_ |= fsts::ITE;
+  iqercd_ = iqercd::ITESID.put(iqercd_, sid);
+  fault_event(t);
 }
 
 void VtdIommu::complete_wait(const WaitDesc& w, sc_core::sc_time& t) {
@@ -186,8 +228,10 @@ void VtdIommu::inv_context(uint8_t g, uint16_t did, uint16_t sid, uint8_t fm) {
 uint8_t VtdIommu::inv_iotlb(uint8_t g, uint16_t did, uint8_t am, bool ih, uint64_t addr) {
   Iotlb& tlb = core_.iotlb();
   WalkCache& wc = core_.walk_cache();
-  // Hardware may always invalidate more than asked: without PSI, or beyond MAMV, the whole domain goes.
-  if (g == gran::PAGE && (!p_.psi || am > p_.mamv)) g = gran::DOMAIN;
+  // Hardware may always invalidate more than asked: without PSI, or beyond MAMV, the whole domain goes. So
+  // does a domain with nested translations: their entries are tagged by first-stage address, a guest-physical
+  // page cannot find them.
+  if (g == gran::PAGE && (!p_.psi || am > p_.mamv || nested_dids_[did])) g = gran::DOMAIN;
   switch (g) {
     case gran::GLOBAL:
       ++inv_iotlb_global_;

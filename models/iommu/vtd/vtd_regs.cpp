@@ -124,8 +124,10 @@ void VtdIommu::reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay
     case reg::FSTS: {
       const uint32_t was = fsts_;
       fsts_ &= ~(v & fsts::RW1C);
-      // Clearing IQE lets the queue resume from IQH (the host fixed or replaced the bad descriptor).
-      if ((was & fsts::IQE) && !(fsts_ & fsts::IQE)) qi_kick_.notify(delay);
+      // Clearing IQE (the host fixed or replaced the bad descriptor) or ITE (the timed-out wait runs again)
+      // lets the queue resume from IQH.
+      constexpr uint32_t kStopped = fsts::IQE | fsts::ITE;
+      if ((was & kStopped) && !(fsts_ & kStopped)) qi_kick_.notify(delay);
       break;
     }
     case reg::FECTL:
