@@ -33,6 +33,23 @@ inline constexpr uint64_t kJobResultOffset = 0x100;
 inline constexpr uint64_t kAtsControlOffset = 0x200;
 inline constexpr uint16_t kAtsControlEnable = 1u << 15;
 inline constexpr uint16_t kAtsControlStuMask = 0x1F;
+// The PRI capability (PCIe "Page Request Interface"): Control (2 bytes: Enable bit 0, Reset bit 1),
+// Status (2 bytes, read-only but for write-1-to-clear RF/UPRGI: Response Failure bit 0, Unexpected
+// PRG Index bit 1, Stopped bit 8, PRG Response PASID Required bit 15), Outstanding Page Request
+// Capacity (4 bytes, read-only) and Allocation (4 bytes). Absent (writes ignored, reads 0) without PRI.
+inline constexpr uint64_t kPriControlOffset = 0x210;
+inline constexpr uint64_t kPriStatusOffset = 0x212;
+inline constexpr uint64_t kPriCapacityOffset = 0x214;
+inline constexpr uint64_t kPriAllocOffset = 0x218;
+inline constexpr uint16_t kPriControlEnable = 1u << 0, kPriControlReset = 1u << 1;
+inline constexpr uint16_t kPriStatusRf = 1u << 0, kPriStatusUprgi = 1u << 1, kPriStatusStopped = 1u << 8,
+                          kPriStatusPasidRequired = 1u << 15;
+// The PASID capability: Capability (2 bytes, read-only: Execute Permission Supported bit 1,
+// Privileged Mode Supported bit 2, Max PASID Width bits 12:8) and Control (2 bytes: Enable bit 0,
+// Execute Permission Enable bit 1, Privileged Mode Enable bit 2). Absent without PASID support.
+inline constexpr uint64_t kPasidCapOffset = 0x220;
+inline constexpr uint64_t kPasidControlOffset = 0x222;
+inline constexpr uint16_t kPasidControlEnable = 1u << 0;
 
 // One completed request, for scoreboards and tests.
 struct DmaRecord {
