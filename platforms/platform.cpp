@@ -122,8 +122,10 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     const auto& ep_params = params_as<EndpointParams>(*s.params);
     if (auto a = ats_ports.find(port_iommu.at(s.ref)); a != ats_ports.end())
       a->second->add_device(s.rid, port_down_index.at(s.ref));
-    ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq(),
-                                              ep_params.ats.enabled, static_cast<unsigned>(ep_params.ats.inv_queue_depth));
+    host::DeviceCaps caps;
+    caps.ats = ep_params.ats.enabled;
+    caps.ats_qdep = static_cast<unsigned>(ep_params.ats.inv_queue_depth);
+    ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq(), caps);
     pf->endpoints.push_back(ep);
   }
   for (const auto& s : cfg.workloads) {

@@ -93,7 +93,7 @@ void AmdViDriver::attach(IommuDomain& d, PciDevice& dev) {
   e.i = ats;  // IOTLB enable: the device may send Translation Requests
   uint64_t raw[DTE_QWORDS];
   encode(e, raw);
-  mem_.write(devtab_ + uint64_t{rid & 0xFFFF} * devtab::ENTRY_BYTES, raw, sizeof raw);
+  mem_.write(devtab_ + uint64_t{rid} * devtab::ENTRY_BYTES, raw, sizeof raw);
   dom.note_device(dev, *this);
   move_device(dev, d);
   std::vector<Cmd> cmds{cmd_inv_devtab_entry(rid), cmd_inv_iommu_pages(dom.id(), 0, ~uint64_t{0}, true)};  // all pages

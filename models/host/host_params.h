@@ -54,6 +54,33 @@ struct CpuCosts {
   }
 };
 
+enum class SvaSharing { PerMm = 0, PerDevice = 1 };
+enum class CpuArch { X86_64 = 0, X86_64_La57 = 1, Arm64 = 2 };
+
+// SVA binding and I/O page-fault handling (R1, R3).
+struct SvaParams {
+  // R1.3: since the 2023 "share sva domains" series one domain per mm per compatible IOMMU;
+  // before it, one per device.
+  SvaSharing sharing = SvaSharing::PerMm;
+  // R3.4: iopf group handling measured on Kunpeng 920 (timing-anchors.md), without the mm fault.
+  Time iopf_group = Time::us(2);
+  uint64_t iopf_workers = 1;           // groups a per-IOMMU workqueue handles at once
+  // Not measured: order-of-magnitude costs of the bind/unbind paths and a notifier call.
+  Time bind = Time::us(2);             // iommu_sva_bind_device without the driver's own work
+  Time unbind = Time::us(1);
+  Time notifier = Time::ns(100);       // one arch_invalidate_secondary_tlbs call, before the driver's work
+
+  void visit(ParamVisitor& v) {
+    v.choice_enum("sharing", sharing, {"per_mm", "per_device"},
+                  "SVA domain sharing (R1.3): one domain per mm per compatible IOMMU, or one per device");
+    v.time("iopf_group", iopf_group, "CPU time to handle one I/O page-fault group, without the mm fault");
+    v.count("iopf_workers", iopf_workers, "fault groups one IOMMU's workqueue handles at once", 1, 64);
+    v.time("bind", bind, "CPU cost of an SVA bind besides the driver's table writes and invalidations");
+    v.time("unbind", unbind, "CPU cost of an SVA unbind besides the driver's work");
+    v.time("notifier", notifier, "CPU cost of one mmu-notifier invalidation call per SVA domain");
+  }
+};
+
 struct HostParams {
   DmaMode dma_mode = DmaMode::Strict;
   uint64_t fq_size = 256;               // R5.3: per-CPU flush queue entries
@@ -70,6 +97,10 @@ struct HostParams {
   uint64_t ias_bits = 48;               // IOVA width of DMA domains
   bool dma_32bit_first = true;          // R5.4: PCI devices try IOVAs below 4 GiB first
   CpuCosts cost;
+  // The CPU's page-table format, which SVA domains share: x86-64 4-level, 5-level (LA57), or arm64
+  // (VMSAv8-64, 4 KiB granule, 48-bit VA).
+  CpuArch cpu_arch = CpuArch::X86_64;
+  SvaParams sva;
 
   void visit(ParamVisitor& v) {
     v.choice_enum("dma_mode", dma_mode, {"strict", "lazy"}, "DMA-API invalidation policy (R5.1-R5.3)");
@@ -87,6 +118,9 @@ struct HostParams {
     v.count("ias_bits", ias_bits, "input address bits of DMA domains", 32, 48);
     v.flag("dma_32bit_first", dma_32bit_first, "allocate IOVAs below 4 GiB first, as Linux does for PCI");
     v.group("cost", cost, "CPU cost of each software step");
+    v.choice_enum("cpu_arch", cpu_arch, {"x86_64", "x86_64_la57", "arm64"},
+                  "CPU page-table format of process address spaces (what SVA domains walk)");
+    v.group("sva", sva, "SVA binding and I/O page-fault handling");
   }
 };
 

@@ -14,6 +14,8 @@
 namespace iommusim::host {
 
 class IommuDomain;
+class IommuDriver;
+class Mm;
 
 // A PCI function as the IOMMU drivers see it (the parts of Linux's pci_dev and iommu master they use).
 struct PciDevice {
@@ -28,6 +30,28 @@ struct PciDevice {
   void set_ats(bool on, unsigned stu) {
     if (ats_control) ats_control(on, stu);
     ats_enabled = on;
+  }
+  // PASID capability: Max PASID Width (0 = no capability) and Control.Enable as last written.
+  unsigned pasid_bits = 0;
+  bool pasid_enabled = false;
+  std::function<void(bool enable)> pasid_control;
+  // PRI capability: Outstanding Page Request Capacity (0 = no capability), the allocation last
+  // written with Control.Enable.
+  uint32_t pri_capacity = 0;
+  uint32_t pri_alloc = 0;
+  bool pri_enabled = false;
+  std::function<void(bool enable, uint32_t alloc)> pri_control;
+  uint32_t max_pasids() const { return pasid_bits ? (uint32_t{1} << pasid_bits) : 0; }
+  void set_pasid(bool on) {
+    if (pasid_control) pasid_control(on);
+    pasid_enabled = on;
+  }
+  // R3.2: the allocation is min(capacity, what the IOMMU driver asks for).
+  void set_pri(bool on, uint32_t requested) {
+    const uint32_t alloc = on ? std::min(pri_capacity, requested) : 0;
+    if (pri_control) pri_control(on, alloc);
+    pri_enabled = on;
+    pri_alloc = alloc;
   }
   // Drops the membership in the current domain (before the device object goes away).
   inline void leave_domain();
@@ -75,6 +99,66 @@ inline void PciDevice::leave_domain() {
   domain = nullptr;
 }
 
+// An SVA domain (Linux IOMMU_DOMAIN_SVA): the IOMMU walks the CPU page tables of a process (mm) at
+// a PASID. Drivers derive from it; the SVA core (sva.h) allocates, shares and frees them.
+class SvaDomain {
+ public:
+  struct Attachment {
+    PciDevice* dev;
+    uint32_t pasid;
+  };
+  explicit SvaDomain(Mm& mm) : mm_(mm) {}
+  SvaDomain(const SvaDomain&) = delete;
+  SvaDomain& operator=(const SvaDomain&) = delete;
+  virtual ~SvaDomain() = default;
+  Mm& mm() const { return mm_; }
+  virtual const IommuDriver& owner() const = 0;
+  // The mmu notifier's arch_invalidate_secondary_tlbs (R2): invalidate [start, end) of the mm (end
+  // exclusive; end == Mm::kWholeMm: everything of this address space) in the IOTLB of every IOMMU
+  // the domain is attached through, then in the ATC of every ATS device attached, by the
+  // architecture's rule (R2.2 VT-d, R2.3 SMMUv3, R2.4 AMD); returns after the last wait. Thread context.
+  virtual void invalidate(uint64_t start, uint64_t end) = 0;
+  // (device, PASID) pairs this domain is attached at; drivers keep it in set/remove_dev_pasid.
+  const std::vector<Attachment>& attachments() const { return att_; }
+  unsigned users = 0;  // bind references held by the SVA core (R1.3, R1.5)
+
+ protected:
+  void add_attachment(PciDevice& d, uint32_t pasid) { att_.push_back({&d, pasid}); }
+  void remove_attachment(const PciDevice& d, uint32_t pasid) {
+    att_.erase(std::remove_if(att_.begin(), att_.end(),
+                              [&](const Attachment& a) { return a.dev == &d && a.pasid == pasid; }),
+               att_.end());
+  }
+
+ private:
+  Mm& mm_;
+  std::vector<Attachment> att_;
+};
+
+// One page request (PCIe PRI) or recoverable fault (SMMUv3 stall) as the driver decoded it from its
+// queue (Linux's iommu_fault_page_request).
+struct IoPageFault {
+  uint16_t rid = 0;
+  bool pasid_valid = false;
+  uint32_t pasid = 0;
+  uint64_t addr = 0;  // the page
+  bool read = false, write = false, exec = false, priv = false;
+  bool last = true;        // closes its group (LAST_PAGE)
+  uint16_t grpid = 0;      // PRG index, or the STAG of a stalled transaction
+  bool stall = false;      // SMMUv3 stall: a one-fault group answered by CMD_RESUME
+};
+
+// PRG response codes (R3.5, PCIe): SUCCESS 0, INVALID 1, FAILURE (Response Failure) 0xF.
+enum class PageResponse : uint8_t { Success = 0x0, Invalid = 0x1, Failure = 0xF };
+
+// Where drivers deliver the faults they read from their queues (the host's I/O page-fault core).
+class IopfSink {
+ public:
+  virtual ~IopfSink() = default;
+  // Called in the driver's queue-servicing thread, in queue order.
+  virtual void report(IommuDriver& from, const IoPageFault& f) = 0;
+};
+
 // Identifier spaces the kernel shares across IOMMU instances (one per host, so runs stay independent).
 struct KernelIds {
   uint16_t asid = 1;        // SMMUv3 ASIDs: global across SMMU instances (R1.6)
@@ -101,7 +185,33 @@ class IommuDriver {
   // Thread context.
   virtual void attach(IommuDomain& d, PciDevice& dev) = 0;
 
+  // ---- SVA and I/O page faults (R1, R3). The defaults are an IOMMU without SVA. ----
+  // PASIDs the IOMMU supports (R1.2: VT-d 2 << ECAP.PSS, AMD (1 << (PASmax + 1)) - 1, SMMUv3
+  // 1 << SSIDSIZE); 0 = none.
+  virtual uint32_t max_pasids() const { return 0; }
+  // A new SVA domain for mm, or nullptr with the reason when this IOMMU cannot share mm's tables
+  // (R7.2, R7.3: table format, address width, coherency, features).
+  virtual std::unique_ptr<SvaDomain> alloc_sva_domain(Mm& /*mm*/, std::string& why) {
+    why = "the IOMMU does not support SVA";
+    return nullptr;
+  }
+  // R1.4, R1.6: attach d to dev at pasid (PASID, ATS and PRI enabled on the device as the driver
+  // needs them). 0, or EINVAL with the reason when this IOMMU cannot use d (another driver's or
+  // another instance's domain). Thread context.
+  virtual int set_dev_pasid(SvaDomain& /*d*/, PciDevice& /*dev*/, uint32_t /*pasid*/, std::string& why) {
+    why = "the IOMMU does not support SVA";
+    return 22;  // EINVAL
+  }
+  // R1.5: detach (the PASID blocked) with the architecture's teardown invalidations. Thread context.
+  virtual void remove_dev_pasid(SvaDomain& /*d*/, PciDevice& /*dev*/, uint32_t /*pasid*/) {}
+  // R3.5: answer the fault group that f closed, to f.rid (VT-d page group response, AMD
+  // COMPLETE_PPR_REQUEST, SMMUv3 CMD_RESUME). Thread context.
+  virtual void page_response(const IoPageFault& /*f*/, PageResponse /*code*/) {}
+  // The host's fault core; drivers that service a page request queue report into it.
+  void set_iopf_sink(IopfSink* s) { iopf_ = s; }
+
  protected:
+  IopfSink* iopf_ = nullptr;
   // Moves dev's membership from its current domain to d (drivers call this from attach).
   static void move_device(PciDevice& dev, IommuDomain& d) {
     dev.leave_domain();

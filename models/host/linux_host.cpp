@@ -55,7 +55,9 @@ LinuxHost::LinuxHost(sc_core::sc_module_name name, const HostParams& p, uint64_t
       p_(p),
       stats_(this->name()),
       cpu_(stats_),
-      alloc_(p.phys_base, p.phys_size) {
+      alloc_(p.phys_base, p.phys_size),
+      sva_(std::make_unique<Sva>(cpu_, p.sva, stats_)),
+      iopf_(std::make_unique<Iopf>(cpu_, p.sva, *sva_, stats_)) {
   SC_THREAD(boot);
 }
 
@@ -81,6 +83,7 @@ unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
   drivers_.push_back(
       std::make_unique<SmmuV3Driver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), sync_wake, ids_, stats_));
+  drivers_.back()->set_iopf_sink(iopf_.get());
   event_irqs_.push_back(&eventq_irq);
   return idx;
 }
@@ -89,6 +92,7 @@ unsigned LinuxHost::add_vtd(const std::string& name) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
   drivers_.push_back(std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
+  drivers_.back()->set_iopf_sink(iopf_.get());
   event_irqs_.push_back(nullptr);  // fault records are counted by the model; no host handler yet
   return idx;
 }
@@ -97,31 +101,68 @@ unsigned LinuxHost::add_amdvi(const std::string& name, bool iotlb_sup) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
   drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_, iotlb_sup));
+  drivers_.back()->set_iopf_sink(iopf_.get());
   event_irqs_.push_back(nullptr);  // the event log is counted by the model; no host handler yet
   return idx;
 }
 
 unsigned LinuxHost::add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq,
-                                 bool ats_cap, unsigned ats_qdep) {
+                                 const DeviceCaps& caps) {
   if (iommu >= drivers_.size()) throw std::invalid_argument("host: endpoint " + name + " names an unknown IOMMU");
   const unsigned idx = static_cast<unsigned>(eps_.size());
   Ep e{name, rid, iommu, {}, &irq, nullptr, {}};
   e.pci.name = name;
   e.pci.rid = rid;
-  e.pci.ats_cap = ats_cap;
-  e.pci.ats_qdep = ats_qdep == 0 ? 32 : ats_qdep;
-  // The ATS capability's Control register: Enable (bit 15), STU (bits 4:0, log2 of the unit - 12).
-  e.pci.ats_control = [this, idx](bool on, unsigned stu_shift) {
-    uint16_t v = static_cast<uint16_t>((on ? 0x8000u : 0u) | ((stu_shift > 12 ? stu_shift - 12 : 0) & 0x1F));
+  e.pci.ats_cap = caps.ats;
+  e.pci.ats_qdep = caps.ats_qdep == 0 ? 32 : caps.ats_qdep;
+  e.pci.pasid_bits = caps.pasid_bits;
+  e.pci.pri_capacity = caps.pri_capacity;
+  // Capability registers in the device's BAR (models/pcie/dma_job.h).
+  auto config_write = [this, idx](uint64_t off, const void* v, unsigned len, const char* what) {
     tlm::tlm_generic_payload gp;
-    cpu_access(gp, true, kAtsControlOffset, &v, sizeof v);
+    cpu_access(gp, true, off, v, len);
     sc_core::sc_time d = sc_core::SC_ZERO_TIME;
     bars[idx]->b_transport(gp, d);
-    if (!gp.is_response_ok()) throw std::runtime_error("host: device " + eps_[idx].name + " refused its ATS Control write");
+    if (!gp.is_response_ok())
+      throw std::runtime_error("host: device " + eps_[idx].name + " refused its " + what + " write");
+  };
+  // ATS Control: Enable (bit 15), STU (bits 4:0, log2 of the unit - 12).
+  e.pci.ats_control = [config_write](bool on, unsigned stu_shift) {
+    const uint16_t v = static_cast<uint16_t>((on ? kAtsControlEnable : 0u) |
+                                             ((stu_shift > 12 ? stu_shift - 12 : 0) & kAtsControlStuMask));
+    config_write(kAtsControlOffset, &v, 2, "ATS Control");
+  };
+  e.pci.pasid_control = [config_write](bool on) {
+    const uint16_t v = on ? kPasidControlEnable : 0;
+    config_write(kPasidControlOffset, &v, 2, "PASID Control");
+  };
+  // PRI: the allocation is written while disabled, then Enable (PCIe: allocation changes need Enable clear).
+  e.pci.pri_control = [config_write](bool on, uint32_t alloc) {
+    const uint16_t off = 0;
+    config_write(kPriControlOffset, &off, 2, "PRI Control");
+    if (!on) return;
+    config_write(kPriAllocOffset, &alloc, 4, "PRI allocation");
+    const uint16_t en = kPriControlEnable;
+    config_write(kPriControlOffset, &en, 2, "PRI Control");
   };
   eps_.push_back(std::move(e));
   return idx;
 }
+
+Mm& LinuxHost::create_mm() {
+  const Mm::Format f = p_.cpu_arch == CpuArch::Arm64       ? Mm::Format::ArmV8_48
+                       : p_.cpu_arch == CpuArch::X86_64_La57 ? Mm::Format::X86_5
+                                                             : Mm::Format::X86_4;
+  mms_.push_back(std::make_unique<Mm>(phys(), alloc_, f, mms_.size() + 1, &cpu_, p_.cost, MmOptions{}, &stats_));
+  return *mms_.back();
+}
+
+int LinuxHost::sva_bind(unsigned ep, Mm& mm, uint32_t& pasid) {
+  auto& e = eps_.at(ep);
+  return sva_->bind(e.pci, *drivers_.at(e.iommu), mm, pasid);
+}
+
+int LinuxHost::sva_unbind(unsigned ep, Mm& mm) { return sva_->unbind(eps_.at(ep).pci, mm); }
 
 void LinuxHost::add_workload(unsigned ep, const StreamWorkloadParams& w) {
   eps_.at(ep).work.push_back({true, w, {}, false, {}});

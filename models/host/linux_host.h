@@ -4,7 +4,8 @@
 //
 // The host writes its tables and queues into simulated memory with functional (debug) stores,
 // charging their CPU cost; it reaches IOMMU registers and device BARs by timed MMIO.
-// Not modelled yet: SVA, PRI/IOPF handling, iommufd, MSI setup, multiple CPUs contending for a
+// SVA and I/O page faults go through sva.h and iopf.h.
+// Not modelled yet: iommufd, MSI setup, multiple CPUs contending for a
 // command queue, device groups with more than one device, hot-plug.
 #pragma once
 #include <systemc>
@@ -22,6 +23,9 @@
 #include "models/host/dma_domain.h"
 #include "models/host/host_params.h"
 #include "models/host/iommu_driver.h"
+#include "models/host/iopf.h"
+#include "models/host/mm.h"
+#include "models/host/sva.h"
 #include "models/host/mmio.h"
 #include "models/host/phys_alloc.h"
 #include "models/host/phys_mem.h"
@@ -29,6 +33,14 @@
 #include "models/pcie/dma_job.h"
 
 namespace iommusim::host {
+
+// The PCIe capabilities the kernel finds on a function.
+struct DeviceCaps {
+  bool ats = false;
+  unsigned ats_qdep = 32;     // Invalidate Queue Depth (0 = 32)
+  unsigned pasid_bits = 0;    // Max PASID Width, 0 = no PASID capability
+  uint32_t pri_capacity = 0;  // Outstanding Page Request Capacity, 0 = no PRI capability
+};
 
 class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
  public:
@@ -44,9 +56,8 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   unsigned add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq);
   unsigned add_vtd(const std::string& name);
   unsigned add_amdvi(const std::string& name, bool iotlb_sup = false);
-  // ats_cap: the function has an ATS capability with this Invalidate Queue Depth (0 = 32).
   unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq,
-                        bool ats_cap = false, unsigned ats_qdep = 32);
+                        const DeviceCaps& caps = {});
   void add_workload(unsigned ep, const StreamWorkloadParams& w);
   void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);
   void add_workload(unsigned ep, const TraceWorkloadParams& w);
@@ -63,6 +74,14 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   int try_attach(unsigned ep, IommuDomain& d);
   unsigned iommu_of(unsigned ep) const { return eps_.at(ep).iommu; }
   const PciDevice& pci_device(unsigned ep) const { return eps_.at(ep).pci; }
+
+  // Process address spaces in the CPU's page-table format (HostParams::cpu_arch), owned by the host.
+  Mm& create_mm();
+  // SVA (R1) for endpoint ep: 0 and the PASID, or a negative errno (sva.h). Thread context.
+  int sva_bind(unsigned ep, Mm& mm, uint32_t& pasid);
+  int sva_unbind(unsigned ep, Mm& mm);
+  Sva& sva() { return *sva_; }
+  Iopf& iopf() { return *iopf_; }
   void free_buffer(uint64_t pa, uint64_t size);
   // Endpoint index by name (trace actors), nullopt if no such endpoint.
   std::optional<unsigned> find_endpoint(const std::string& name) const;
@@ -122,6 +141,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   std::vector<std::unique_ptr<IommuDriver>> drivers_;
   std::vector<sc_core::sc_event*> event_irqs_;
   std::vector<Ep> eps_;
+  std::vector<std::unique_ptr<Mm>> mms_;  // before sva_: SVA state refers to them
+  std::unique_ptr<Sva> sva_;
+  std::unique_ptr<Iopf> iopf_;
   std::vector<std::unique_ptr<StatGroup>> work_stats_;
   bool booted_ = false;
   unsigned pending_ = 0;
