@@ -155,6 +155,12 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
       if (!std::filesystem::exists(f, ec) || std::filesystem::is_directory(f, ec))
         fail(s, "file: trace '" + w.file + "' does not exist");
       pf->host->add_workload(it->second, w);
+    } else if (s.type == "sva") {
+      auto w = params_as<host::SvaWorkloadParams>(*s.params);
+      if (w.label.empty()) w.label = s.name;
+      if (w.iterations * w.pages * 4096 > w.buffer)
+        fail(s, "buffer: must hold iterations x pages x 4KiB (" + std::to_string(w.iterations * w.pages * 4096) + " bytes)");
+      pf->host->add_workload(it->second, w);
     } else {
       fail(s, "workload type '" + s.type + "' is not supported");
     }

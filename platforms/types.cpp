@@ -38,6 +38,8 @@ Registry make_registry() {
                                     "host maps a buffer once; the device runs a synthetic pattern over it");
   r.add<host::MapUnmapWorkloadParams>("map_unmap", Kind::Workload,
                                       "driver loop of dma_map, device DMA of the buffer, dma_unmap");
+  r.add<host::SvaWorkloadParams>("sva", Kind::Workload,
+                                 "a process sharing its address space with devices (SVA): device DMA at the PASID, munmaps");
   r.add<host::TraceWorkloadParams>("trace", Kind::Workload,
                                    "replays a trace file of host and device operations (traces/README.md)");
   return r;

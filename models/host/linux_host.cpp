@@ -191,6 +191,14 @@ void LinuxHost::boot() {
   }
   for (unsigned i = 0; i < drivers_.size(); ++i)
     if (event_irqs_[i]) sc_core::sc_spawn([this, i] { event_thread(i); });
+  for (auto& proc : sva_procs_) {
+    ++pending_;
+    sc_core::sc_spawn([this, &proc] {
+      wait_booted();
+      run_sva(proc);
+      if (--pending_ == 0) all_done_.notify(sc_core::SC_ZERO_TIME);
+    });
+  }
   for (unsigned i = 0; i < eps_.size(); ++i) {
     if (eps_[i].work.empty()) continue;
     ++pending_;

@@ -61,6 +61,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   void add_workload(unsigned ep, const StreamWorkloadParams& w);
   void add_workload(unsigned ep, const MapUnmapWorkloadParams& w);
   void add_workload(unsigned ep, const TraceWorkloadParams& w);
+  void add_workload(unsigned ep, const SvaWorkloadParams& w);
 
   // Kernel API for workloads and testbenches (call from a SystemC thread).
   void wait_booted();
@@ -99,6 +100,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // Notified when every configured workload has finished.
   sc_core::sc_event& workloads_done() { return all_done_; }
   bool has_workloads() const {
+    if (!sva_procs_.empty()) return true;
     for (const auto& e : eps_)
       if (!e.work.empty()) return true;
     return false;
@@ -131,6 +133,14 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   void run_stream(unsigned ep, const StreamWorkloadParams& w, StatGroup& g);
   void run_map_unmap(unsigned ep, const MapUnmapWorkloadParams& w, StatGroup& g);
   void run_trace(unsigned ep, const TraceWorkloadParams& w, StatGroup& g);
+  // sva_workload.cpp: one thread per process of `sva` workloads.
+  struct SvaProcess {
+    std::string mm;
+    SvaWorkloadParams p;              // the first member's
+    std::vector<unsigned> eps;        // members' endpoints, config order
+    std::vector<std::string> labels;  // members' labels
+  };
+  void run_sva(SvaProcess& proc);
 
   HostParams p_;
   StatGroup stats_;
@@ -141,6 +151,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   std::vector<std::unique_ptr<IommuDriver>> drivers_;
   std::vector<sc_core::sc_event*> event_irqs_;
   std::vector<Ep> eps_;
+  std::vector<SvaProcess> sva_procs_;
   std::vector<std::unique_ptr<Mm>> mms_;  // before sva_: SVA state refers to them
   std::unique_ptr<Sva> sva_;
   std::unique_ptr<Iopf> iopf_;

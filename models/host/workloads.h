@@ -57,6 +57,35 @@ struct MapUnmapWorkloadParams {
   }
 };
 
+// SVA (seed 004): a process whose address space several devices share. Every `sva` workload naming
+// the same `mm` contributes its endpoint; the first one sets the process's parameters. The process
+// maps `buffer` (populated unless fault_in), binds each device in config order, then per iteration
+// has every device read the next `pages` pages at its PASID (one request per page, so the IOTLBs
+// and ATCs hold them) and munmaps those pages: the mmu notifier invalidates every SVA domain.
+// After each munmap every device reads the unmapped pages once more: each read must fault.
+// With fault_in the pages are not populated: the devices' first reads fault through PRI / stall.
+struct SvaWorkloadParams {
+  std::string label;
+  std::string mm = "proc0";
+  uint64_t buffer = 1ull << 20;
+  uint64_t pages = 16;
+  uint64_t iterations = 8;
+  uint64_t request_size = 64;
+  bool fault_in = false;
+  bool write = false;
+
+  void visit(ParamVisitor& v) {
+    v.text("label", label, "name of this workload's statistics group");
+    v.text("mm", mm, "the process; workloads naming the same one share its address space");
+    v.bytes("buffer", buffer, "bytes the process maps (at least iterations x pages x 4 KiB)", 4096, 1ull << 40);
+    v.count("pages", pages, "4 KiB pages unmapped per iteration", 1, 1ull << 20);
+    v.count("iterations", iterations, "DMA + munmap rounds", 1, 1ull << 20);
+    v.bytes("request_size", request_size, "bytes per device request (one per page)", 4, 4096);
+    v.flag("fault_in", fault_in, "leave the buffer unpopulated: the devices' first accesses fault (PRI / stall)");
+    v.flag("write", write, "devices write instead of read");
+  }
+};
+
 // Replays a trace file (traces/README.md) of host and device operations; the workload's endpoint
 // is the default device for host operations.
 enum class TraceMode { Open = 0, Closed = 1 };
