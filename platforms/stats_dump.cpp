@@ -41,6 +41,12 @@ Summary summarize(Platform& pf) {
     s.dma_faults += e->faults();
     s.dma_bytes += e->bytes();
     lat.merge(e->latency());
+    StatGroup& g = e->stats();
+    s.ats_translation_requests += find_u64(g, "ats.translation_requests");
+    s.atc_lookups += find_u64(g, "atc.lookups");
+    s.atc_hits += find_u64(g, "atc.hits");
+    s.atc_invalidations += find_u64(g, "ats.inv_received");
+    s.pri_requests += find_u64(g, "pri.requests");
     if (e->active()) {
       if (!any || e->first_issue() < first) first = e->first_issue();
       if (!any || e->last_done() > last) last = e->last_done();
@@ -61,6 +67,7 @@ Summary summarize(Platform& pf) {
     s.walk_reads += find_u64(g, "walk.reads");
   }
   s.host_cpu_ps = pf.host->cpu().busy_ps();
+  s.iopf_groups = find_u64(pf.host->stats(), "iopf.groups");
   return s;
 }
 
@@ -81,6 +88,13 @@ nlohmann::json to_json(const Summary& s) {
   j["walk.walks"] = s.walks;
   j["walk.reads"] = s.walk_reads;
   j["host.cpu_ns"] = static_cast<double>(s.host_cpu_ps) / 1000.0;
+  j["ats.translation_requests"] = s.ats_translation_requests;
+  j["atc.lookups"] = s.atc_lookups;
+  j["atc.hits"] = s.atc_hits;
+  j["atc.hit_rate"] = s.atc_lookups ? static_cast<double>(s.atc_hits) / static_cast<double>(s.atc_lookups) : 0.0;
+  j["atc.invalidations"] = s.atc_invalidations;
+  j["pri.requests"] = s.pri_requests;
+  j["iopf.groups"] = s.iopf_groups;
   return j;
 }
 
@@ -115,15 +129,27 @@ void print_summary(std::ostream& os, const Summary& s, const sc_core::sc_time& s
                 "DMA        %llu requests (%llu faulted), %.2f Gbit/s\n"
                 "latency    p50 %.0f ns, p99 %.0f ns, mean %.1f ns\n"
                 "IOTLB      %.2f%% hits of %llu lookups, %llu walks (%llu table reads)\n"
-                "invalidate %llu commands, %llu syncs; host CPU %.1f us\n"
-                "results    %s/stats.json\n",
+                "invalidate %llu commands, %llu syncs; host CPU %.1f us\n",
                 to_ns(sim) / 1000.0, wall_s, static_cast<unsigned long long>(s.dma_requests),
                 static_cast<unsigned long long>(s.dma_faults), s.throughput_gbit_s, s.latency_p50_ns,
                 s.latency_p99_ns, s.latency_mean_ns, hit, static_cast<unsigned long long>(s.iotlb_lookups),
                 static_cast<unsigned long long>(s.walks), static_cast<unsigned long long>(s.walk_reads),
                 static_cast<unsigned long long>(s.inv_commands), static_cast<unsigned long long>(s.inv_syncs),
-                static_cast<double>(s.host_cpu_ps) / 1e6, out_dir.c_str());
+                static_cast<double>(s.host_cpu_ps) / 1e6);
   os << buf;
+  if (s.atc_lookups || s.pri_requests) {
+    std::snprintf(buf, sizeof buf, "ATS        %llu translation requests, ATC %.2f%% hits of %llu lookups, %llu invalidations\n",
+                  static_cast<unsigned long long>(s.ats_translation_requests),
+                  s.atc_lookups ? 100.0 * static_cast<double>(s.atc_hits) / static_cast<double>(s.atc_lookups) : 0.0,
+                  static_cast<unsigned long long>(s.atc_lookups), static_cast<unsigned long long>(s.atc_invalidations));
+    os << buf;
+  }
+  if (s.pri_requests || s.iopf_groups) {
+    std::snprintf(buf, sizeof buf, "PRI        %llu page requests, %llu fault groups handled by the host\n",
+                  static_cast<unsigned long long>(s.pri_requests), static_cast<unsigned long long>(s.iopf_groups));
+    os << buf;
+  }
+  os << "results    " << out_dir << "/stats.json\n";
 }
 
 }  // namespace iommusim

@@ -17,6 +17,9 @@ struct Summary {
   uint64_t inv_commands = 0, inv_syncs = 0;
   uint64_t walks = 0, walk_reads = 0;
   uint64_t host_cpu_ps = 0;
+  // Device side of ATS and PRI, and the host's fault handling (zero without them).
+  uint64_t ats_translation_requests = 0, atc_lookups = 0, atc_hits = 0, atc_invalidations = 0;
+  uint64_t pri_requests = 0, iopf_groups = 0;
 };
 
 nlohmann::json dump_module_stats();
