@@ -10,6 +10,7 @@
 #include <string>
 
 #include "models/common/sim_time.h"
+#include "models/pcie/pri_defs.h"
 
 namespace iommusim {
 
@@ -84,6 +85,7 @@ Endpoint::Endpoint(sc_core::sc_module_name name, const EndpointParams& p, uint64
     inv_slot_free_.assign(depth, sc_core::SC_ZERO_TIME);
     SC_THREAD(inv_process);
   }
+  if (p_.pri.enabled) pri_setup();
   rx_.assign(p_.max_read_request < 4096 ? 4096 : p_.max_read_request, 0);
   tx_.assign(rx_.size(), 0xA5);
   stats_.derived("throughput_gbps", "payload bytes per second while the engine was busy, in GB/s", [this] {
@@ -118,9 +120,42 @@ void Endpoint::bar_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& /
       std::memcpy(gp.get_data_ptr(), &ats_ctrl_, 2);
     }
     gp.set_response_status(tlm::TLM_OK_RESPONSE);
+  } else if (cap_register(gp)) {
+    gp.set_response_status(tlm::TLM_OK_RESPONSE);
   } else {
     gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
   }
+}
+
+// The PRI and PASID capability registers (dma_job.h); false: not one of them (or a wrong size).
+bool Endpoint::cap_register(tlm::tlm_generic_payload& gp) {
+  const uint64_t a = gp.get_address();
+  const unsigned len = gp.get_data_length();
+  const unsigned want = a == kPriCapacityOffset || a == kPriAllocOffset ? 4u : 2u;
+  if ((a != kPriControlOffset && a != kPriStatusOffset && a != kPriCapacityOffset && a != kPriAllocOffset &&
+       a != kPasidCapOffset && a != kPasidControlOffset) ||
+      len != want)
+    return false;
+  uint32_t v = 0;
+  if (gp.is_write()) {
+    std::memcpy(&v, gp.get_data_ptr(), len);
+    if (a == kPriControlOffset) write_pri_control(static_cast<uint16_t>(v));
+    else if (a == kPriStatusOffset) write_pri_status(static_cast<uint16_t>(v));
+    else if (a == kPriAllocOffset) write_pri_allocation(v);
+    else if (a == kPasidControlOffset && p_.pasid_bits)
+      pasid_ctrl_ = static_cast<uint16_t>(v & (kPasidControlEnable | (p_.pasid_exec ? 2u : 0u) | (p_.pasid_priv ? 4u : 0u)));
+    return true;  // read-only registers and absent capabilities ignore writes
+  }
+  if (a == kPriControlOffset) v = pri_control();
+  else if (a == kPriStatusOffset) v = pri_status();
+  else if (a == kPriCapacityOffset) v = p_.pri.enabled ? static_cast<uint32_t>(p_.pri.capacity) : 0;
+  else if (a == kPriAllocOffset) v = pri_allocation();
+  else if (a == kPasidCapOffset)
+    v = p_.pasid_bits ? static_cast<uint32_t>((p_.pasid_exec ? 2u : 0u) | (p_.pasid_priv ? 4u : 0u) | (p_.pasid_bits << 8))
+                      : 0;
+  else if (a == kPasidControlOffset) v = pasid_ctrl_;
+  std::memcpy(gp.get_data_ptr(), &v, len);
+  return true;
 }
 
 void Endpoint::write_ats_control(uint16_t v) {
@@ -171,10 +206,11 @@ void Endpoint::run(const DmaJob& j) {
   const sc_time start = now;
   slot_done_.assign(n, start);
   job_latency_ps_.reset();
-  JobResult res;
-  res.tag = j.tag;
-  res.start_ps = to_ps(start);
-  sc_time next_issue = start, end = start;
+  res_ = JobResult{};
+  res_.tag = j.tag;
+  res_.start_ps = to_ps(start);
+  job_end_ = start;
+  sc_time next_issue = start;
   const uint32_t req_size = static_cast<uint32_t>(std::min<uint64_t>(j.size, p_.max_read_request));
   size_t slot = 0;
   // Sequential offsets advance by addition: (i * size) % window without a division per request.
@@ -189,47 +225,67 @@ void Endpoint::run(const DmaJob& j) {
     }
     const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(req_size, 4096 - (iova & 4095)));
     const bool write = j.read_fraction < 1.0 && rng_.unit() >= j.read_fraction;
+    // A slot whose request waits for a PRG Response is not free until that request completes.
+    if (pri_waiters_) while (pri_slots_[slot].used) pri_step(j, now);
     const sc_time issue = std::max(next_issue, slot_done_[slot]);
     // Sync before issuing, so a request is never translated more than one quantum before its
     // issue time: ordering against host operations is exact to within the quantum.
-    if (issue - now >= quantum) {
-      wait(issue - now);
-      now = issue;
+    if (issue > now && issue - now >= quantum) {
+      if (pri_waiters_) {
+        pri_sync(j, issue, now);  // acts on PRG Responses as they arrive meanwhile
+      } else {
+        wait(issue - now);
+        now = issue;
+      }
     }
 
     sc_time done;
     bool translated = false;
-    const bool ok = ats_on_ ? ats_access(j, iova, len, write, issue + device_latency_, now, done, translated)
-                            : access(iova, len, write, AddrType::Untranslated, j, issue + device_latency_, now, done);
-
     if (!any_) { first_issue_ = issue; any_ = true; }
-    if (done > last_done_) last_done_ = done;
-    if (done > end) end = done;
-    if (ok) {
-      ++(write ? writes_ : reads_);
-      bytes_ += len;
-      res.bytes += len;
+    bool ok;
+    if (ats_on_) {
+      PriNeed need;
+      ok = ats_access(j, iova, len, write, issue + device_latency_, now, done, translated, pri_on_ ? &need : nullptr);
+      if (need.fault) {  // waits for a page request: completes when its response has been acted on
+        pri_defer(j, slot, iova, len, write, issue, need, now);
+        if (++slot == n) slot = 0;
+        next_issue = issue + issue_interval_;
+        continue;
+      }
     } else {
-      ++faults_;
-      ++res.faults;
+      ok = access(iova, len, write, AddrType::Untranslated, j, issue + device_latency_, now, done);
     }
-    ++res.requests;
-    const uint64_t lat_ps = (done - issue).value();
-    job_latency_ps_.record(lat_ps);
-    if (observer_) observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(last_sent_)});
-
+    complete(j, iova, len, write, ok, issue, done, translated);
     slot_done_[slot] = done;
     if (++slot == n) slot = 0;
     next_issue = issue + issue_interval_;
   }
-  if (end > now) wait(end - now);
-  res.end_ps = to_ps(end);
+  while (pri_waiters_) pri_step(j, now);
+  if (job_end_ > now) wait(job_end_ - now);
+  res_.end_ps = to_ps(job_end_);
   latency_ps_.merge(job_latency_ps_);
-  res.lat_mean_ps = static_cast<uint64_t>(job_latency_ps_.mean());
-  res.lat_p50_ps = job_latency_ps_.percentile(0.5);
-  res.lat_p99_ps = job_latency_ps_.percentile(0.99);
-  res.lat_max_ps = job_latency_ps_.max();
-  last_result_ = res;
+  res_.lat_mean_ps = static_cast<uint64_t>(job_latency_ps_.mean());
+  res_.lat_p50_ps = job_latency_ps_.percentile(0.5);
+  res_.lat_p99_ps = job_latency_ps_.percentile(0.99);
+  res_.lat_max_ps = job_latency_ps_.max();
+  last_result_ = res_;
+}
+
+void Endpoint::complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write, bool ok, const sc_time& issue,
+                        const sc_time& done, bool translated) {
+  if (done > last_done_) last_done_ = done;
+  if (done > job_end_) job_end_ = done;
+  if (ok) {
+    ++(write ? writes_ : reads_);
+    bytes_ += len;
+    res_.bytes += len;
+  } else {
+    ++faults_;
+    ++res_.faults;
+  }
+  ++res_.requests;
+  job_latency_ps_.record((done - issue).value());
+  if (observer_) observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(last_sent_)});
 }
 
 bool Endpoint::access(uint64_t addr, uint32_t len, bool write, AddrType at_kind, const DmaJob& j, const sc_time& at,
@@ -267,15 +323,28 @@ bool Endpoint::access(uint64_t addr, uint32_t len, bool write, AddrType at_kind,
 
 // `at` is when the request reaches the ATC. Every wait (quantum sync, a target waiting inside a
 // Translation Request) may let an invalidation run: the translation in hand is then looked up again.
+// With `need` a denied translation is reported there instead of failing the access (PRI).
 bool Endpoint::ats_access(const DmaJob& j, uint64_t iova, uint32_t len, bool write, sc_time at, sc_time& now,
-                          sc_time& done, bool& translated) {
+                          sc_time& done, bool& translated, PriNeed* need) {
   AtsStats& st = *ats_stats_;
   if (at < now) at = now;
   at += lookup_latency_;
   AtcEntry tr;  // a copy: the cached entry may be replaced while this request waits
   const AtcEntry* cached = nullptr;
-  bool have = false, retried = false;
+  bool have = false, retried = false, fresh = false;
   uint64_t epoch = 0;
+  // A denial: reported to the PRI path, or the access fails.
+  auto denied = [&]() {
+    if (need) {
+      need->fault = true;
+      need->at = at;
+      need->read = !write;
+      need->write = write;
+      if (need->allow) return;
+    }
+    ++st.ats_denied;
+    done = at;
+  };
   for (;;) {
     if (at > now && at - now >= quantum_) {
       wait(at - now);
@@ -292,30 +361,45 @@ bool Endpoint::ats_access(const DmaJob& j, uint64_t iova, uint32_t len, bool wri
         tr = *e;
         cached = e;
         have = true;
+        fresh = false;
         if (e->ready > at) {  // its Translation Request is still outstanding: wait for it
           at = e->ready;
           continue;
         }
       } else {
+        // A page request for this page is outstanding: wait for its response instead of asking again.
+        if (need && need->allow && pri_live_) {
+          const int g = pri_find(j, iova, write);
+          if (g >= 0) {
+            need->fault = true;
+            need->join = g;
+            need->at = at;
+            return false;
+          }
+        }
         const TrResult r = translation_request(j, iova, at, now, tr);
         if (atc_->epoch() != epoch) {
           ++st.stale_translations;
           continue;
         }
         if (r != TrResult::Ok) {
-          if (r == TrResult::Denied) ++st.ats_denied;
-          done = at;
+          if (r == TrResult::Denied) {
+            denied();
+          } else {
+            done = at;
+          }
           return false;
         }
         cached = atc_->insert(tr);
         have = true;
+        fresh = true;
       }
     }
     if (!tr.u && !(write ? tr.w : tr.r)) {
-      // A newer translation may grant more: ask once more before failing.
-      if (retried) {
-        ++st.ats_denied;
-        done = at;
+      // A newer translation may grant more: ask once more before failing (with PRI, a translation
+      // just fetched is the newest there is: ask for the page instead).
+      if (retried || (fresh && need && need->allow)) {
+        denied();
         return false;
       }
       retried = true;
@@ -393,6 +477,7 @@ Endpoint::TrResult Endpoint::translation_request(const DmaJob& j, uint64_t iova,
 
 void Endpoint::link_b_transport(tlm::tlm_generic_payload& gp, sc_time& delay) {
   const PcieExt* x = gp.get_extension<PcieExt>();
+  if (x && x->msg == MsgKind::PrgResponse && pri_stats_) return pri_link(gp, *x, delay);
   if (!atc_ || !x || x->msg != MsgKind::AtsInvRequest || !gp.is_write() || gp.get_data_length() != 8) {
     if (ats_stats_) ++ats_stats_->inv_rejected;
     gp.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);  // Unsupported Request
