@@ -125,6 +125,8 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     host::DeviceCaps caps;
     caps.ats = ep_params.ats.enabled;
     caps.ats_qdep = static_cast<unsigned>(ep_params.ats.inv_queue_depth);
+    caps.pasid_bits = static_cast<unsigned>(ep_params.pasid_bits);
+    caps.pri_capacity = ep_params.pri.enabled ? static_cast<uint32_t>(ep_params.pri.capacity) : 0;
     ep_index[s.name] = pf->host->add_endpoint(s.name, s.rid, iommu_index.at(port_iommu.at(s.ref)), ep->irq(), caps);
     pf->endpoints.push_back(ep);
   }
