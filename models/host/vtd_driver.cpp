@@ -1,4 +1,5 @@
-// Host VT-d driver: probe, root/context tables, queued invalidation and the R2.2 flush policy.
+// Host VT-d driver: probe, root/context/PASID tables, DMA-domain attach, queued invalidation and the
+// R2.2 flush policy through cache tags.
 #include "models/host/vtd_driver.h"
 
 #include <algorithm>
@@ -11,17 +12,58 @@ namespace iommusim::host {
 
 using namespace iommusim::vtd;
 
-void VtdDomain::flush_range(uint64_t iova, uint64_t size, uint64_t) { flush(iova, size, true); }
-void VtdDomain::flush_walk(uint64_t iova, uint64_t size) { flush(iova, size, false); }
-void VtdDomain::flush_all() { flush(0, 0, false); }
+// ---- cache tags (R2.2) ----------------------------------------------------------------------------
 
-uint16_t VtdDomain::did_on(const VtdDriver* iommu) const {
-  for (const Tag& t : tags_)
-    if (t.iommu == iommu && t.type == Tag::Type::Iotlb) return t.did;
+namespace {
+// Where a new tag of iommu goes: after that IOMMU's last tag, so a flush batches per IOMMU.
+std::vector<VtdCacheTag>::iterator after_iommu(std::vector<VtdCacheTag>& v, const VtdDriver* iommu) {
+  auto pos = std::find_if(v.begin(), v.end(), [&](const VtdCacheTag& x) { return x.iommu == iommu; });
+  if (pos == v.end()) return pos;
+  while (pos != v.end() && pos->iommu == iommu) ++pos;
+  return pos;
+}
+}  // namespace
+
+void VtdCacheTags::add_iotlb(VtdDriver* iommu, uint16_t did, uint32_t pasid) {
+  for (auto& t : tags_)
+    if (t.type == VtdCacheTag::Type::Iotlb && t.iommu == iommu && t.did == did && t.pasid == pasid) {
+      ++t.users;
+      return;
+    }
+  VtdCacheTag t{VtdCacheTag::Type::Iotlb, iommu, did};
+  t.pasid = pasid;
+  tags_.insert(after_iommu(tags_, iommu), t);
+}
+
+void VtdCacheTags::add_devtlb(VtdDriver* iommu, uint16_t did, uint32_t pasid, uint16_t sid, uint8_t qdep) {
+  for (auto& t : tags_)
+    if (t.type == VtdCacheTag::Type::Devtlb && t.iommu == iommu && t.sid == sid && t.pasid == pasid) {
+      ++t.users;
+      return;
+    }
+  VtdCacheTag t{VtdCacheTag::Type::Devtlb, iommu, did, sid, qdep};
+  t.pasid = pasid;
+  tags_.insert(after_iommu(tags_, iommu), t);
+}
+
+void VtdCacheTags::remove(const VtdDriver* iommu, uint16_t sid, uint32_t pasid) {
+  for (auto it = tags_.begin(); it != tags_.end();) {
+    const bool mine = it->iommu == iommu && it->pasid == pasid;
+    const bool match = mine && (it->type == VtdCacheTag::Type::Iotlb || it->sid == sid);
+    if (match && --it->users == 0)
+      it = tags_.erase(it);
+    else
+      ++it;
+  }
+}
+
+uint16_t VtdCacheTags::did_on(const VtdDriver* iommu) const {
+  for (const auto& t : tags_)
+    if (t.iommu == iommu && t.type == VtdCacheTag::Type::Iotlb) return t.did;
   return 0;
 }
 
-void VtdDomain::flush(uint64_t iova, uint64_t size, bool ih) {
+void VtdCacheTags::flush(uint64_t iova, uint64_t size, bool ih) const {
   // R2.2: mask = ilog2(roundup_pow2(pages)), widened until the aligned block covers the range.
   unsigned mask = 52;
   uint64_t addr = 0;
@@ -31,6 +73,8 @@ void VtdDomain::flush(uint64_t iova, uint64_t size, bool ih) {
     while ((first >> mask) != (last >> mask)) ++mask;
     addr = (first >> mask) << (mask + 12);
   }
+  // The same aligned block in the device-TLB's S-bit size encoding; everything above 2^52.
+  const DevTlbAddr da = devtlb_encode(addr, size == 0 ? 52 : mask);
   // One batch per IOMMU (tags are grouped by IOMMU): submitted when full, when the IOMMU changes
   // and at the end, each with its wait.
   std::vector<Desc> batch;
@@ -39,41 +83,68 @@ void VtdDomain::flush(uint64_t iova, uint64_t size, bool ih) {
     if (cur && !batch.empty()) cur->submit(batch);
     batch.clear();
   };
-  for (const Tag& t : tags_) {
+  for (const VtdCacheTag& t : tags_) {
     if (t.iommu != cur) {
       submit();
       cur = t.iommu;
     }
-    if (t.type == Tag::Type::Iotlb) {
+    VtdDriver& u = *t.iommu;
+    if (t.type == VtdCacheTag::Type::Iotlb && stage_ == Stage::First) {
+      // First stage: PASID-based, page-selective within the PASID or the whole PASID. The hardware
+      // widens a mask beyond MAMV itself; Linux does not fall back in software here.
+      PasidIotlbInv pi;
+      pi.did = t.did;
+      pi.pasid = t.pasid;
+      if (size == 0) {
+        pi.g = pgran::PASID_ALL;
+      } else {
+        pi.g = pgran::PASID_PAGE;
+        pi.am = static_cast<uint8_t>(mask);
+        pi.ih = ih;
+        pi.addr = addr;
+      }
+      ++u.piotlb_;
+      batch.push_back(encode(pi));
+    } else if (t.type == VtdCacheTag::Type::Iotlb) {
       IotlbInv it;
       it.did = t.did;
-      if (size == 0 || mask > t.iommu->mamv_) {
+      if (size == 0 || mask > u.mamv_) {
         it.g = gran::DOMAIN;
-        ++t.iommu->dsi_;
+        ++u.dsi_;
       } else {
         it.g = gran::PAGE;
         it.am = static_cast<uint8_t>(mask);
         it.ih = ih;
         it.addr = addr;
-        ++t.iommu->psi_;
+        ++u.psi_;
       }
       batch.push_back(encode(it));
-    } else {
-      // The same aligned block, in the device-TLB's S-bit size encoding; everything above 2^52.
+    } else if (t.pasid == 0) {  // requests without PASID (RID_PASID): the device-TLB descriptor
       DevTlbInv dv;
       dv.sid = t.sid;
       dv.pfsid = t.sid;
       dv.mip = t.qdep;
-      const DevTlbAddr a = devtlb_encode(addr, size == 0 ? 52 : mask);
-      dv.s = a.s;
-      dv.addr = a.addr;
-      ++t.iommu->devtlb_;
+      dv.s = da.s;
+      dv.addr = da.addr;
+      ++u.devtlb_;
+      batch.push_back(encode(dv));
+    } else {
+      PasidDevTlbInv dv;
+      dv.sid = t.sid;
+      dv.pfsid = t.sid;
+      dv.mip = t.qdep;
+      dv.pasid = t.pasid;
+      dv.s = da.s;
+      dv.addr = da.addr;
+      ++u.devtlb_;
       batch.push_back(encode(dv));
     }
-    if (batch.size() == t.iommu->p_.qi_batch) submit();
+    if (batch.size() == u.p_.qi_batch) submit();
   }
   submit();
 }
+
+// ---- probe ----------------------------------------------------------------------------------------
 
 VtdDriver::VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
                      StatGroup& parent)
@@ -86,9 +157,17 @@ VtdDriver::VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAl
       stats_(name_, &parent),
       descs_(stats_.counter("descriptors", "invalidation descriptors queued (waits included)")),
       waits_(stats_.counter("waits", "invalidation waits issued and polled for")),
-      psi_(stats_.counter("psi", "page-selective IOTLB invalidations")),
-      dsi_(stats_.counter("dsi", "domain-selective IOTLB invalidations")),
-      devtlb_(stats_.counter("devtlb", "device-TLB invalidation descriptors (ATS devices)")),
+      psi_(stats_.counter("psi", "page-selective IOTLB invalidations of mapping flushes")),
+      dsi_(stats_.counter("dsi", "domain-selective IOTLB invalidations of mapping flushes")),
+      devtlb_(stats_.counter("devtlb", "device-TLB and PASID-based device-TLB descriptors of mapping flushes (ATS devices)")),
+      piotlb_(stats_.counter("piotlb", "PASID-based IOTLB descriptors of mapping flushes (first stage, SVA)")),
+      pasid_cache_(stats_.counter("pasid_cache", "PASID-cache invalidation descriptors")),
+      page_requests_(stats_.counter("page_requests", "page request descriptors read from the page request queue")),
+      prq_bad_(stats_.counter("prq_bad", "page requests the driver refused itself (bad address, flags or requester)")),
+      stop_markers_(stats_.counter("stop_markers", "stop markers dropped")),
+      responses_(stats_.counter("page_responses", "page group response descriptors submitted")),
+      prq_overflows_(stats_.counter("prq_overflows", "page request queue overflows seen (PRS.PRO)")),
+      drains_(stats_.counter("prq_drains", "page request drains at PASID teardown")),
       wait_ns_(stats_.histogram("wait", "ns", "IQT write to observed wait-descriptor status write")) {}
 
 void VtdDriver::probe() {
@@ -108,31 +187,52 @@ void VtdDriver::probe() {
   leaf_2m_ = sllps & 1;
   leaf_1g_ = sllps & 2;
   dt_ = ecap_ & ecap::DT;
+  // The mode rule of the header: scalable mode with second-stage DMA domains where SVA can be used.
+  sm_ = (ecap_ & ecap::SMTS) && (ecap_ & ecap::SSTS) && dt_;
+  width_ = sm_ ? DescWidth::W256 : DescWidth::W128;
 
   root_ = alloc_.alloc(4096, 4096);
   mem_.zero(root_, 4096);
-  ctx_tables_.assign(256, 0);
-  mmio_.write64(reg::RTADDR, root_);  // legacy translation table mode (TTM 0)
+  ctx_tables_.assign(sm_ ? 512 : 256, 0);
+  mmio_.write64(reg::RTADDR, root_ | (sm_ ? rtaddr::TTM.make(rtaddr::TTM_SCALABLE) : 0));
   mmio_.write32(reg::GCMD, gcmd_ | gcmd::SRTP);
 
-  const unsigned qs = static_cast<unsigned>(p_.qi_log2 - 8);  // IQA.QS: 2^QS 4 KiB pages of 16 B descriptors
-  iq_entries_ = iq_entries(qs, DescWidth::W128);
+  // IQA.QS: 2^QS 4 KiB pages of descriptors; Linux's 256 entries are one page of 16 B descriptors or
+  // two of 32 B ones (scalable mode).
+  const unsigned bytes_log2 = static_cast<unsigned>(p_.qi_log2) + desc_shift(width_);
+  const unsigned qs = std::min(bytes_log2 - 12, 7u);
+  iq_entries_ = iq_entries(qs, width_);
   iq_ = alloc_.alloc(uint64_t{4096} << qs, 4096);
   status_ = alloc_.alloc(64, 64);
   mmio_.write64(reg::IQT, 0);
-  mmio_.write64(reg::IQA, iq_ | qs);
+  mmio_.write64(reg::IQA, iq_ | qs | (sm_ ? iqa::DW : 0));
   gcmd_ |= gcmd::QIE;
   mmio_.write32(reg::GCMD, gcmd_);
 
-  // As Linux at boot: drop every cached context and translation, then turn translation on.
+  // As Linux at boot: drop every cached context (and PASID entry) and translation, then turn
+  // translation on.
   ContextCacheInv cc;
   cc.g = gran::GLOBAL;
   IotlbInv it;
   it.g = gran::GLOBAL;
-  submit({encode(cc), encode(it)});
+  if (sm_) {
+    PasidCacheInv pc;
+    pc.g = pcgran::GLOBAL;
+    ++pasid_cache_;
+    submit({encode(cc), encode(pc), encode(it)});
+    // Linux reserves a DID per unit for first-stage and pass-through PASID entries (VT-d 3.0
+    // 6.2.3.1: not shared with second-stage ones); every SVA domain uses it.
+    sva_did_ = next_did_++;
+  } else {
+    submit({encode(cc), encode(it)});
+  }
+  prq_on_ = sm_ && (ecap_ & ecap::PRS);
+  if (prq_on_) prq_enable();
   gcmd_ |= gcmd::TE;
   mmio_.write32(reg::GCMD, gcmd_);
 }
+
+// ---- tables ---------------------------------------------------------------------------------------
 
 uint64_t VtdDriver::context_table(uint8_t bus) {
   if (!ctx_tables_[bus]) {
@@ -146,6 +246,145 @@ uint64_t VtdDriver::context_table(uint8_t bus) {
   }
   return ctx_tables_[bus];
 }
+
+uint64_t VtdDriver::sm_context_table(uint8_t bus, bool upper) {
+  uint64_t& slot = ctx_tables_[bus * 2u + (upper ? 1u : 0u)];
+  if (!slot) {
+    slot = alloc_.alloc(4096, 4096);
+    mem_.zero(slot, 4096);
+    cpu_.spend(to_sc(p_.cost.table_alloc), Cpu::Cat::Other);
+    SmRootEntry re;
+    re.lower_ctp = ctx_tables_[bus * 2u];
+    re.lower_present = re.lower_ctp != 0;
+    re.upper_ctp = ctx_tables_[bus * 2u + 1];
+    re.upper_present = re.upper_ctp != 0;
+    uint64_t raw[2];
+    encode(re, raw);
+    mem_.write(root_ + uint64_t{bus} * 16, raw, sizeof raw);
+    cpu_.spend(to_sc(p_.cost.pte_write), Cpu::Cat::Other);
+  }
+  return slot;
+}
+
+VtdDriver::Dev& VtdDriver::device(PciDevice& dev) {
+  Dev& d = devs_[dev.rid];
+  d.pci = &dev;
+  return d;
+}
+
+bool VtdDriver::pasid_capable(const PciDevice& pci) const { return pci.pasid_bits && (ecap_ & ecap::PASID); }
+
+void VtdDriver::alloc_pasid_dir(Dev& d) {
+  if (d.pasid_dir) return;
+  // Directory entries for the device's PASIDs (64 per PASID table), a 4 KiB page at least, as Linux
+  // sizes it (intel_pasid_alloc_table).
+  const uint32_t unit_pasids = (ecap_ & ecap::PASID) ? uint32_t{2} << ecap::PSS.get(ecap_) : 0;
+  const uint32_t pasids = pasid_capable(*d.pci) ? std::min(d.pci->max_pasids(), unit_pasids) : 0;
+  d.dir_entries = std::bit_ceil(std::max<uint32_t>(512, pasids >> 6));
+  const uint64_t bytes = uint64_t{d.dir_entries} * 8;
+  d.pasid_dir = alloc_.alloc(bytes, 4096);
+  mem_.zero(d.pasid_dir, bytes);
+  cpu_.spend(to_sc(p_.cost.table_alloc) * static_cast<double>(bytes / 4096), Cpu::Cat::Other);
+}
+
+void VtdDriver::write_sm_context(Dev& d) {
+  const PciDevice& pci = *d.pci;
+  const bool pasid_cap = pasid_capable(pci);
+  alloc_pasid_dir(d);
+  SmContextEntry c;
+  c.present = true;
+  c.dte = dt_ && pci.ats_cap;
+  c.paside = pasid_cap;
+  c.pre = prq_on_ && pci.pri_capacity;  // page requests only where the unit queues them (ECAP.PRS)
+  c.pdts = static_cast<uint8_t>(std::bit_width(d.dir_entries) - 1 - 7);
+  c.pasid_dir_ptr = d.pasid_dir;
+  c.rid_pasid = 0;
+  uint64_t raw[4];
+  encode(c, raw);
+  const uint8_t devfn = static_cast<uint8_t>(pci.rid);
+  mem_.write(sm_context_table(static_cast<uint8_t>(pci.rid >> 8), sm_context_upper(devfn)) + sm_context_offset(devfn),
+             raw, sizeof raw);
+  cpu_.spend(to_sc(p_.cost.pte_write), Cpu::Cat::Other);
+  d.ctx = true;
+}
+
+uint64_t VtdDriver::pasid_slot(Dev& d, uint32_t pasid) {
+  alloc_pasid_dir(d);
+  const uint32_t di = pasid_dir_index(pasid);
+  auto it = d.pasid_tables.find(di);
+  if (it == d.pasid_tables.end()) {
+    // Leaf PASID tables are allocated when a PASID of theirs is first used (intel_pasid_get_entry).
+    const uint64_t t = alloc_.alloc(4096, 4096);
+    mem_.zero(t, 4096);
+    cpu_.spend(to_sc(p_.cost.table_alloc), Cpu::Cat::Other);
+    mem_.write64(d.pasid_dir + uint64_t{di} * 8, encode(PasidDirEntry{true, false, t}));
+    cpu_.spend(to_sc(p_.cost.pte_write), Cpu::Cat::Other);
+    it = d.pasid_tables.emplace(di, t).first;
+  }
+  return it->second + uint64_t{pasid_table_index(pasid)} * 64;
+}
+
+uint64_t VtdDriver::pasid_entry_addr(uint16_t rid, uint32_t pasid) const {
+  const auto d = devs_.find(rid);
+  if (d == devs_.end()) return 0;
+  const auto t = d->second.pasid_tables.find(pasid_dir_index(pasid));
+  return t == d->second.pasid_tables.end() ? 0 : t->second + uint64_t{pasid_table_index(pasid)} * 64;
+}
+
+void VtdDriver::write_pasid_entry(uint64_t slot, const PasidEntry& e) {
+  uint64_t raw[PASID_ENTRY_QWORDS];
+  encode(e, raw);
+  mem_.write(slot, raw, sizeof raw);
+  cpu_.spend(to_sc(p_.cost.pte_write), Cpu::Cat::Other);
+}
+
+Desc VtdDriver::devtlb_all(const PciDevice& dev, uint32_t pasid) const {
+  const DevTlbAddr a = devtlb_encode(0, 52);
+  if (pasid == 0) {
+    DevTlbInv dv;
+    dv.sid = dv.pfsid = dev.rid;
+    dv.mip = qdep(dev);
+    dv.s = a.s;
+    dv.addr = a.addr;
+    return encode(dv);
+  }
+  PasidDevTlbInv dv;
+  dv.sid = dv.pfsid = dev.rid;
+  dv.mip = qdep(dev);
+  dv.pasid = pasid;
+  dv.s = a.s;
+  dv.addr = a.addr;
+  return encode(dv);
+}
+
+void VtdDriver::tear_down_pasid(Dev& d, uint32_t pasid, uint16_t did, bool first_stage) {
+  const PciDevice& pci = *d.pci;
+  write_pasid_entry(pasid_slot(d, pasid), PasidEntry{});
+  // Each step is its own synchronous submission, as in Linux.
+  PasidCacheInv pc;
+  pc.g = pcgran::PASID;
+  pc.did = did;
+  pc.pasid = pasid;
+  ++pasid_cache_;
+  submit_one(encode(pc));
+  if (first_stage) {
+    PasidIotlbInv pi;
+    pi.g = pgran::PASID_ALL;
+    pi.did = did;
+    pi.pasid = pasid;
+    submit_one(encode(pi));
+  } else {
+    IotlbInv it;
+    it.g = gran::DOMAIN;
+    it.did = did;
+    submit_one(encode(it));
+  }
+  // The device may hold translations even while its ATS is being switched off around a replace.
+  if (dt_ && pci.ats_cap) submit_one(devtlb_all(pci, pasid));
+  if (pci.pri_enabled) drain_prq(d, pasid);
+}
+
+// ---- DMA domains ----------------------------------------------------------------------------------
 
 std::unique_ptr<IommuDomain> VtdDriver::alloc_paging_domain() {
   const unsigned levels = aw_levels(aw_);
@@ -176,105 +415,112 @@ void VtdDriver::write_context(const VtdDomain& dom, uint16_t rid, uint16_t did, 
              sizeof raw);
 }
 
-void VtdDriver::drop_tags(VtdDomain& dom, const VtdDriver* iommu, uint16_t sid) {
-  auto& v = dom.tags_;
-  for (auto it = v.begin(); it != v.end();) {
-    const bool mine = it->iommu == iommu;
-    if (mine && it->type == VtdDomain::Tag::Type::Devtlb && it->sid == sid) {
-      it = v.erase(it);
-    } else if (mine && it->type == VtdDomain::Tag::Type::Iotlb && --it->users == 0) {
-      it = v.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 void VtdDriver::attach(IommuDomain& d, PciDevice& dev) {
   auto& dom = static_cast<VtdDomain&>(d);
   const uint16_t rid = dev.rid;
   const bool ats = dt_ && dev.ats_cap;
+  device(dev);  // known requester from now on (page requests from unknown RIDs are refused)
   if (auto* old = dynamic_cast<VtdDomain*>(dev.domain)) {
     if (dev.ats_enabled) dev.set_ats(false, 0);  // as iommu_disable_pci_caps, before the context changes
-    drop_tags(*old, this, rid);
+    old->tags_.remove(this, rid, 0);
   }
   // The domain's ID on this unit: the one its IOTLB tag already has, or a new one.
   uint16_t did = dom.did_on(this);
-  auto& tags = dom.tags_;
-  if (did) {
-    for (auto& t : tags)
-      if (t.iommu == this && t.type == VtdDomain::Tag::Type::Iotlb) ++t.users;
+  if (!did) did = next_did_++;
+  dom.tags_.add_iotlb(this, did, 0);
+  if (sm_) {
+    attach_scalable(dom, dev, did);
   } else {
-    did = next_did_++;
-    tags.push_back({VtdDomain::Tag::Type::Iotlb, this, did});
+    write_context(dom, rid, did, ats);
+    // The entry may have been cached as not-present or for the old domain: device-selective context
+    // flush, then the domain's IOTLB on this unit (and the device's TLB if it has one).
+    ContextCacheInv cc;
+    cc.g = gran::DEVICE;
+    cc.did = did;
+    cc.sid = rid;
+    IotlbInv it;
+    it.g = gran::DOMAIN;
+    it.did = did;
+    std::vector<Desc> descs{encode(cc), encode(it)};
+    if (ats) descs.push_back(devtlb_all(dev, 0));
+    submit(descs);
   }
-  write_context(dom, rid, did, ats);
-  // The entry may have been cached as not-present or for the old domain: device-selective context
-  // flush, then the domain's IOTLB on this unit (and the device's TLB if it has one).
-  ContextCacheInv cc;
-  cc.g = gran::DEVICE;
-  cc.did = did;
-  cc.sid = rid;
-  IotlbInv it;
-  it.g = gran::DOMAIN;
-  it.did = did;
-  std::vector<Desc> descs{encode(cc), encode(it)};
-  if (ats) {
-    DevTlbInv dv;
-    dv.sid = dv.pfsid = rid;
-    dv.mip = static_cast<uint8_t>(dev.ats_qdep >= 32 ? 0 : dev.ats_qdep);
-    const DevTlbAddr a = devtlb_encode(0, 52);
-    dv.s = a.s;
-    dv.addr = a.addr;
-    descs.push_back(encode(dv));
-  }
-  submit(descs);
   move_device(dev, d);
   if (ats) {
-    // Device-TLB tag right after this unit's IOTLB tag: tags stay grouped by IOMMU for batching.
-    VtdDomain::Tag t{VtdDomain::Tag::Type::Devtlb, this, did, rid, static_cast<uint8_t>(dev.ats_qdep >= 32 ? 0 : dev.ats_qdep)};
-    auto pos = std::find_if(tags.begin(), tags.end(), [&](const VtdDomain::Tag& x) { return x.iommu == this; });
-    while (pos != tags.end() && pos->iommu == this) ++pos;
-    tags.insert(pos, t);
+    dom.tags_.add_devtlb(this, did, 0, rid, qdep(dev));
     dev.set_ats(true, 12);
   }
 }
 
-void VtdDriver::submit(const std::vector<Desc>& descs) {
-  const size_t batch = p_.qi_batch;
-  for (size_t i = 0; i < descs.size(); i += batch) submit_batch(&descs[i], std::min(batch, descs.size() - i));
-  if (descs.empty()) submit_batch(nullptr, 0);
+void VtdDriver::attach_scalable(VtdDomain& dom, PciDevice& dev, uint16_t did) {
+  Dev& st = device(dev);
+  // PCIe leaves enabling PASID after ATS undefined, so Linux enables it on every device that has it
+  // before ATS, whether or not PASIDs are used later.
+  if (dev.pasid_bits && (ecap_ & ecap::PASID) && !dev.pasid_enabled) dev.set_pasid(true);
+  // A present RID_PASID entry (another domain) is torn down first; a not-present entry made present
+  // needs no invalidation (no caching mode).
+  if (st.rid_pasid) tear_down_pasid(st, 0, st.rid_did, false);
+  PasidEntry e;
+  e.present = true;
+  e.pgtt = pgtt::SECOND_STAGE;
+  e.ssptptr = dom.root();
+  e.aw = static_cast<uint8_t>(dom.aw());
+  e.did = did;
+  e.pwsnp = ecap_ & ecap::SMPWCS;
+  write_pasid_entry(pasid_slot(st, 0), e);
+  st.rid_pasid = true;
+  st.rid_did = did;
+  if (!st.ctx) write_sm_context(st);
 }
 
-void VtdDriver::submit_batch(const Desc* d, size_t n) {
-  // The queue holds n + 1 descriptors at most per submission and every submission is waited for,
-  // so with qi_batch < queue size there is always room.
+// ---- queued invalidation --------------------------------------------------------------------------
+
+void VtdDriver::submit(const std::vector<Desc>& descs, bool drain) {
+  const size_t batch = p_.qi_batch;
+  for (size_t i = 0; i < descs.size(); i += batch) submit_batch(&descs[i], std::min(batch, descs.size() - i), drain);
+  if (descs.empty()) submit_batch(nullptr, 0, drain);
+}
+
+void VtdDriver::submit_batch(const Desc* d, size_t n, bool drain) {
+  const sc_core::sc_time poll = to_sc(p_.cost.poll_interval);
+  // Several threads may submit (DMA API, notifiers, the page-request thread, fault workers): wait for
+  // room, then write the descriptors and move the tail without yielding, so submissions never
+  // interleave and the tail only moves forward.
+  const uint32_t need = static_cast<uint32_t>(n + 1);
+  while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
+  cpu_.spend(to_sc(p_.cost.cmd_build) * static_cast<double>(need), cpu_.current);
+  while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
   WaitDesc w;
   w.sw = true;
   w.fn = true;
-  w.status_data = ++seq_;
+  w.pd = drain;
+  const uint32_t mine = ++seq_;
+  w.status_data = mine;
   w.status_addr = status_;
   const Desc wd = encode(w);
+  const unsigned bytes = desc_bytes(width_);
   for (size_t i = 0; i <= n; ++i) {
     const Desc& x = i < n ? d[i] : wd;
-    mem_.write(iq_ + uint64_t{tail_} * 16, x.qw, 16);
+    mem_.write(iq_ + uint64_t{tail_} * bytes, x.qw, bytes);
     tail_ = ring_next(tail_, iq_entries_);
   }
+  inflight_ += need;
   descs_ += n + 1;
   ++waits_;
-  cpu_.spend(to_sc(p_.cost.cmd_build) * static_cast<double>(n + 1), cpu_.current);
-  mmio_.write64(reg::IQT, iq_reg(tail_, DescWidth::W128));
-  // Linux spins on the status word (qi_submit_sync); the CPU time counts as invalidation wait.
-  const sc_core::sc_time t0 = sc_core::sc_time_stamp(), poll = to_sc(p_.cost.poll_interval);
+  mmio_.write64(reg::IQT, iq_reg(tail_, width_));
+  // Linux spins on the status word (qi_submit_sync); the CPU time counts as invalidation wait. The
+  // queue runs in order, so a later submission's status value means this one is done too.
+  const sc_core::sc_time t0 = sc_core::sc_time_stamp();
   const sc_core::sc_time timeout(1, sc_core::SC_SEC);
   uint32_t status = 0;
-  while ((mem_.read(status_, &status, 4), status) != seq_) {
+  while ((mem_.read(status_, &status, 4), static_cast<int32_t>(status - mine)) < 0) {
     if (sc_core::sc_time_stamp() - t0 >= timeout) {
       log::get(name_)->error("invalidation wait timed out (FSTS {:#x})", mmio_.read32(reg::FSTS));
       throw std::runtime_error(name_ + ": VT-d invalidation wait timed out");
     }
     sc_core::wait(poll);
   }
+  inflight_ -= need;
   const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
   cpu_.account(waited, Cpu::Cat::InvWait);
   wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
