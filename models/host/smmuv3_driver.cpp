@@ -46,6 +46,9 @@ SmmuV3Driver::SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, 
       batches_(stats_.counter("batches", "command batches submitted (one PROD write each)")),
       atc_invs_(stats_.counter("atc_inv", "CMD_ATC_INV commands written")),
       events_(stats_.counter("events", "event records consumed from the event queue")),
+      stall_events_(stats_.counter("stall_events", "stall events decoded and reported as recoverable faults")),
+      resumes_(stats_.counter("resumes", "CMD_RESUMEs written (page responses to stalls)")),
+      sva_attach_(stats_.counter("sva_attach", "SVA domains attached at a PASID (set_dev_pasid)")),
       sync_wait_ns_(stats_.histogram("sync_wait", "ns", "PROD write to observed CMD_SYNC completion")) {}
 
 void SmmuV3Driver::probe() {
@@ -56,6 +59,13 @@ void SmmuV3Driver::probe() {
   sid_bits_ = static_cast<unsigned>(idr1::SIDSIZE.get(idr1v));
   ril_ = idr3v & idr3::RIL;
   ats_ = idr0v & idr0::ATS;
+  s1p_ = idr0v & idr0::S1P;
+  coherent_ = idr0v & idr0::COHACC;
+  cd2l_ = idr0v & idr0::CD2L;
+  asid16_ = idr0v & idr0::ASID16;
+  stall_model_ = static_cast<unsigned>(idr0::STALL_MODEL.get(idr0v));
+  ssid_bits_ = static_cast<unsigned>(idr1::SSIDSIZE.get(idr1v));
+  gran4k_ = idr5v & idr5::GRAN4K;
   oas_enc_ = static_cast<unsigned>(idr5::OAS.get(idr5v));
   split_ = static_cast<unsigned>(p_.strtab_split);
   two_level_ = idr0::ST_LEVEL.get(idr0v) == idr0::ST_LEVEL_2LVL && !p_.linear_strtab && sid_bits_ > split_;
@@ -145,15 +155,7 @@ int SmmuV3Driver::check_attach(const IommuDomain& d, std::string& why) const {
   return 0;
 }
 
-void SmmuV3Driver::attach(IommuDomain& d, PciDevice& dev) {
-  auto& dom = static_cast<SmmuV3Domain&>(d);
-  const uint32_t rid = dev.rid;
-  const bool ats = ats_ && dev.ats_cap;
-  if (dev.ats_enabled) {
-    // As arm_smmu_disable_ats: stop the device using translations, then flush what it holds.
-    dev.set_ats(false, 0);
-    atc_inv_device(dev.rid);
-  }
+Cd SmmuV3Driver::dma_cd(SmmuV3Domain& dom) const {
   Cd cd;
   cd.valid = true;
   cd.aa64 = true;
@@ -169,33 +171,96 @@ void SmmuV3Driver::attach(IommuDomain& d, PciDevice& dev) {
   cd.asid = dom.asid();
   cd.ttb0 = dom.pgtable().root();
   cd.mair = 0x0000000000FF04ull;  // attr 0: device, attr 1: normal WB
-  uint64_t raw[CD_DWORDS];
-  encode(cd, raw);
-  const uint64_t cd_pa = alloc_.alloc(64, 64);
-  mem_.write(cd_pa, raw, sizeof raw);
+  return cd;
+}
 
-  Ste s;
-  s.valid = true;
-  s.config = SteConfig::S1Trans;
-  s.s1fmt = ste::S1FMT_LINEAR;
-  s.s1_context_ptr = cd_pa;
-  s.s1_cdmax = 0;
-  s.s1cir = s.s1cor = 1;
-  s.s1csh = 3;
-  s.strw = ste::STRW_NSEL1;
-  s.eats = ats ? ste::EATS_TRANS : ste::EATS_ABORT;
-  write_ste(rid, s);
-  Cmd cfgi;
-  cfgi.opcode = op::CFGI_STE;
-  cfgi.sid = rid;
-  cfgi.leaf = true;
-  issue({cfgi}, true);
+void SmmuV3Driver::attach(IommuDomain& d, PciDevice& dev) {
+  auto& dom = static_cast<SmmuV3Domain&>(d);
+  const uint32_t rid = dev.rid;
+  const bool ats = ats_ && dev.ats_cap;
+  if (dev.ats_enabled) {
+    // As arm_smmu_disable_ats: stop the device using translations, then flush what it holds.
+    dev.set_ats(false, 0);
+    atc_inv_device(dev.rid);
+  }
+  const Cd cd = dma_cd(dom);
+  if (dev.pasid_bits && ssid_bits_ && s1p_) {
+    attach_cd_table(dev, cd, ats);
+  } else {
+    uint64_t raw[CD_DWORDS];
+    encode(cd, raw);
+    const uint64_t cd_pa = alloc_.alloc(64, 64);
+    mem_.write(cd_pa, raw, sizeof raw);
+
+    Ste s;
+    s.valid = true;
+    s.config = SteConfig::S1Trans;
+    s.s1fmt = ste::S1FMT_LINEAR;
+    s.s1_context_ptr = cd_pa;
+    s.s1_cdmax = 0;
+    s.s1cir = s.s1cor = 1;
+    s.s1csh = 3;
+    s.strw = ste::STRW_NSEL1;
+    s.eats = ats ? ste::EATS_TRANS : ste::EATS_ABORT;
+    write_ste(rid, s);
+    Cmd cfgi;
+    cfgi.opcode = op::CFGI_STE;
+    cfgi.sid = rid;
+    cfgi.leaf = true;
+    issue({cfgi}, true);
+  }
   move_device(dev, d);
   if (ats) {
     // As arm_smmu_enable_ats: flush the whole ATC, then enable ATS with STU = the smallest granule.
     atc_inv_device(dev.rid);
     dev.set_ats(true, 12);
   }
+}
+
+// A PASID-capable master: the CD table is made once, on the first attach; later attaches only
+// replace CD 0, so SVA domains at other SSIDs stay in place.
+void SmmuV3Driver::attach_cd_table(PciDevice& dev, Cd cd, bool ats) {
+  const uint16_t rid = dev.rid;
+  Master& m = masters_[rid];
+  const bool fresh = m.table == 0;
+  if (fresh) {
+    m.cdmax = std::min(dev.pasid_bits, ssid_bits_);
+    m.stall = stall_capable(dev);
+    // Linux: linear up to CTXDESC_L2_ENTRIES (1024) CDs, else level 1 + lazily allocated leaves.
+    m.two_level = cd2l_ && m.cdmax > kCdSplit;
+    const uint64_t bytes = m.two_level ? (uint64_t{8} << (m.cdmax - kCdSplit)) : (uint64_t{64} << m.cdmax);
+    m.table = alloc_.alloc(bytes, std::clamp<uint64_t>(std::bit_ceil(bytes), 64, 4096));
+    mem_.zero(m.table, bytes);
+    cpu_.spend(to_sc(p_.cost.table_alloc), Cpu::Cat::Other);
+    if (m.two_level) m.leaf.assign(size_t{1} << (m.cdmax - kCdSplit), 0);
+  }
+  cd.s = m.stall;
+  uint64_t raw[CD_DWORDS];
+  encode(cd, raw);
+  write_cd(m, rid, 0, raw, !fresh);
+  if (!fresh) return;  // CD 0 replaced and invalidated; the STE stays
+  Ste s;
+  s.valid = true;
+  s.config = SteConfig::S1Trans;
+  s.s1fmt = m.two_level ? ste::S1FMT_64K_L2 : ste::S1FMT_LINEAR;
+  s.s1_context_ptr = m.table;
+  s.s1_cdmax = static_cast<uint8_t>(m.cdmax);
+  s.s1dss = ste::S1DSS_SSID0;  // transactions without a PASID use CD 0 (the DMA domain)
+  s.s1cir = s.s1cor = 1;
+  s.s1csh = 3;
+  s.strw = ste::STRW_NSEL1;
+  s.eats = ats ? ste::EATS_TRANS : ste::EATS_ABORT;
+  // As Linux: an SMMU that can stall, in front of a master that must not, gets S1STALLD.
+  s.s1stalld = smmu_stalls() && !m.stall;
+  write_ste(rid, s);
+  spend_table_writes(STE_DWORDS);
+  Cmd cfgi;
+  cfgi.opcode = op::CFGI_STE;
+  cfgi.sid = rid;
+  cfgi.leaf = true;
+  issue({cfgi}, true);
+  // PCIe: PASID is enabled while ATS is still off (it is turned on after the STE).
+  if (!dev.pasid_enabled) dev.set_pasid(true);
 }
 
 void SmmuV3Driver::atc_inv_device(uint16_t sid) {
@@ -207,7 +272,8 @@ void SmmuV3Driver::atc_inv_device(uint16_t sid) {
   issue({c}, true);
 }
 
-void SmmuV3Driver::atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t size) {
+void SmmuV3Driver::atc_inv(const std::vector<AtcTarget>& targets, uint64_t iova, uint64_t size) {
+  if (targets.empty()) return;
   Cmd c;
   c.opcode = op::ATC_INV;
   if (size == 0) {
@@ -220,14 +286,22 @@ void SmmuV3Driver::atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t 
     c.size = static_cast<uint8_t>(log2_span);
   }
   std::vector<Cmd> cmds;
-  for (const PciDevice* dev : d.devices())
-    if (dev->ats_enabled) {
-      c.sid = dev->rid;
-      cmds.push_back(c);
-    }
-  if (cmds.empty()) return;
+  cmds.reserve(targets.size());
+  for (const AtcTarget& t : targets) {
+    c.sid = t.sid;
+    c.ssv = t.ssv;
+    c.ssid = t.ssv ? t.ssid : 0;
+    cmds.push_back(c);
+  }
   atc_invs_ += cmds.size();
   issue(cmds, true);
+}
+
+void SmmuV3Driver::atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t size) {
+  std::vector<AtcTarget> targets;
+  for (const PciDevice* dev : d.devices())
+    if (dev->ats_enabled) targets.push_back({dev->rid});
+  atc_inv(targets, iova, size);
 }
 
 void SmmuV3Driver::tlb_inv_asid(uint16_t asid) {
@@ -251,6 +325,8 @@ void SmmuV3Driver::tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, ui
   if (ril_) {
     uint64_t pages = size >> tg_shift;
     c.tg = 1;  // 4K
+    // As Linux: a non-leaf range never encodes NUM = SCALE = 0 (errata); one page more is harmless.
+    if (!leaf && (pages & 31) == 1) ++pages;
     while (iova < end && pages) {
       const unsigned scale = static_cast<unsigned>(std::countr_zero(pages));
       const uint64_t num = (pages >> scale) & 31;
@@ -344,19 +420,36 @@ void SmmuV3Driver::submit_batch(const Cmd* cmds, size_t n, bool sync) {
 }
 
 unsigned SmmuV3Driver::drain_events() {
-  const uint32_t prod = mmio_.read32(reg::EVENTQ_PROD);
   unsigned n = 0;
   auto lg = log::get(name_);
-  while (!queue_empty(prod, evt_cons_, eventq_log2_)) {
-    uint64_t raw[EVT_DWORDS];
-    mem_.read(eventq_ + uint64_t{queue_index(evt_cons_, eventq_log2_)} * 32, raw, sizeof raw);
-    const Event e = decode_event(raw);
-    lg->info("event {} sid {:#x} ssid {} addr {:#x}", event_name(e.type), e.sid, e.ssv ? e.ssid : 0, e.input_addr);
-    evt_cons_ = queue_inc(evt_cons_, eventq_log2_);
-    ++n;
+  // Handling a stall may wait (the response is a command): records that arrive meanwhile are
+  // picked up by reading PROD again until the queue stays empty.
+  for (;;) {
+    const uint32_t prod = mmio_.read32(reg::EVENTQ_PROD);
+    if (queue_empty(prod, evt_cons_, eventq_log2_)) break;
+    std::vector<Event> batch;
+    while (!queue_empty(prod, evt_cons_, eventq_log2_)) {
+      uint64_t raw[EVT_DWORDS];
+      mem_.read(eventq_ + uint64_t{queue_index(evt_cons_, eventq_log2_)} * 32, raw, sizeof raw);
+      batch.push_back(decode_event(raw));
+      evt_cons_ = queue_inc(evt_cons_, eventq_log2_);
+    }
+    n += static_cast<unsigned>(batch.size());
+    events_ += batch.size();
+    mmio_.write32(reg::EVENTQ_CONS, evt_cons_ | (prod & qreg::OVFLG));
+    for (const Event& e : batch) {
+      lg->info("event {} sid {:#x} ssid {} addr {:#x}{}", event_name(e.type), e.sid, e.ssv ? e.ssid : 0,
+               e.input_addr, e.stall ? " (stalled)" : "");
+      if (!e.stall) continue;
+      const IoPageFault f = decode_stall(e);
+      ++stall_events_;
+      if (iopf_ && (e.type == evt::F_TRANSLATION || e.type == evt::F_ACCESS || e.type == evt::F_PERMISSION ||
+                    e.type == evt::F_ADDR_SIZE) && !e.s2)
+        iopf_->report(*this, f);
+      else
+        page_response(f, PageResponse::Invalid);  // nobody can fix it: abort rather than hold it
+    }
   }
-  events_ += n;
-  if (n) mmio_.write32(reg::EVENTQ_CONS, evt_cons_ | (prod & qreg::OVFLG));
   return n;
 }
 

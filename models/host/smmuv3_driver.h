@@ -8,11 +8,34 @@
 // flushed before ATS is enabled on it and after it is disabled, and ATC_INV...CMD_SYNC after the
 // TLBI...CMD_SYNC of every flush of a domain with ATS masters.
 //
-// Not modelled yet: PASID/SSID CD tables (one CD per stream), stage-2 and nested domains, PRI and stall handling, SEV-only or polled-CONS sync completion, cmdq lock contention
-// between CPUs (one queue writer at a time), GERROR recovery beyond logging.
+// PASID-capable masters (PciDevice::pasid_bits > 0, IDR1.SSIDSIZE > 0): the STE points at a CD
+// table of 2^S1CDMax entries, S1CDMax = min(PASID width, SSIDSIZE); linear up to 1024 CDs, else
+// 2-level with 64 KiB leaves (S1Fmt 64K_L2) allocated on first use, as Linux does. CD 0 holds the
+// DMA domain (S1DSS = substream 0: transactions without a PASID use it); PASID is enabled on the
+// device at its first attach, before ATS. Other masters keep one CD as before.
+//
+// SVA (arm-smmu-v3-sva, smmuv3_sva.cpp): an SVA domain is one ASID from the host-wide allocator
+// and the mm's VMSAv8-64 tables, tied to the SMMU instance that allocated it (R1.6, R7.3).
+// set_dev_pasid writes the CD at SSID = PASID (CD.S when the master stalls), CFGI_CD + CMD_SYNC;
+// remove_dev_pasid clears it, CFGI_CD + CMD_SYNC, TLBI_NH_ASID + CMD_SYNC, ATC_INV of the PASID
+// + CMD_SYNC (R1.5). mm invalidations follow R2.3 with non-leaf TLBI_NH_VA (SVA cannot know
+// whether tables were freed). Recoverable faults are stalls (R3.1: no PCIe PRI on SMMUv3): a
+// master stalls when it has no PRI capability and IDR0.STALL_MODEL allows stalling (or forces
+// it); stall events are decoded into one-fault groups for the host's fault core and answered with
+// CMD_RESUME (RETRY for success, ABORT otherwise) without a CMD_SYNC (R3.5).
+//
+// Not modelled yet: stage-2 and nested domains, PCIe PRI (PRI queue, PRI_RESP), SEV-only or
+// polled-CONS sync completion, cmdq lock contention between CPUs (one queue writer at a time),
+// GERROR recovery beyond logging, the mm-release quiescing of SVA CDs (Linux rewrites them so
+// later faults are silent; here they reach the fault core, which answers INVALID), CMD_STALL_TERM
+// on device removal, BTM (shared CPU/SMMU ASIDs), HTTU, 52-bit VAs, freeing CD tables (they live
+// as long as the driver). SVA ASIDs are reused only by the instance that freed them: the host-wide
+// allocator (KernelIds) has no free operation. Reading an event record costs no CPU time (no
+// cost parameter exists for it).
 #pragma once
 #include <systemc>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +77,25 @@ class SmmuV3Domain final : public IommuDomain {
   std::unique_ptr<IoPgtableArm> pgt_;
 };
 
+// An SVA domain on one SMMU instance: an ASID and the mm's CPU page tables (smmuv3_sva.cpp).
+class SmmuV3SvaDomain final : public SvaDomain {
+ public:
+  SmmuV3SvaDomain(SmmuV3Driver& drv, Mm& mm, uint16_t asid) : SvaDomain(mm), drv_(drv), asid_(asid) {}
+  ~SmmuV3SvaDomain() override;  // the ASID goes back once nothing uses the domain
+  const IommuDriver& owner() const override;
+  // R2.3 for this domain's ASID and the ATCs of its ATS masters at their PASIDs.
+  void invalidate(uint64_t start, uint64_t end) override;
+  uint16_t asid() const { return asid_; }
+  const SmmuV3Driver& driver() const { return drv_; }
+
+ private:
+  friend class SmmuV3Driver;
+  void attach_at(PciDevice& d, uint32_t pasid) { add_attachment(d, pasid); }
+  void detach_at(const PciDevice& d, uint32_t pasid) { remove_attachment(d, pasid); }
+  SmmuV3Driver& drv_;
+  uint16_t asid_;
+};
+
 class SmmuV3Driver final : public IommuDriver {
  public:
   SmmuV3Driver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
@@ -65,24 +107,68 @@ class SmmuV3Driver final : public IommuDriver {
   std::vector<ResvRegion> reserved_regions() const override { return {{0x8000000, 0x100000}}; }  // R4.1: the software MSI window
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
+  // ---- SVA and stall faults (smmuv3_sva.cpp) ----
+  uint32_t max_pasids() const override;  // R1.2: 1 << SSIDSIZE
+  std::unique_ptr<SvaDomain> alloc_sva_domain(Mm& mm, std::string& why) override;
+  int set_dev_pasid(SvaDomain& d, PciDevice& dev, uint32_t pasid, std::string& why) override;
+  void remove_dev_pasid(SvaDomain& d, PciDevice& dev, uint32_t pasid) override;
+  void page_response(const IoPageFault& f, PageResponse code) override;
+
   // Invalidation per R2.3 for one stage-1 domain; returns after the final CMD_SYNC completed.
   void tlb_inv_range(uint16_t asid, uint64_t iova, uint64_t size, uint64_t leaf_size, bool leaf = true);
   void tlb_inv_asid(uint16_t asid);
-  // R2.3 ATC part: one ATC_INV per ATS-enabled device of the domain over the smallest aligned
-  // power-of-two span holding the range (size 0: everything), then CMD_SYNC.
+  // One ATC_INV target: a StreamID, with the PASID when SSV is set.
+  struct AtcTarget {
+    uint16_t sid;
+    bool ssv = false;
+    uint32_t ssid = 0;
+  };
+  // R2.3 ATC part: one ATC_INV per target over the smallest aligned power-of-two span of 4 KiB
+  // pages holding [iova, iova+size) (size 0: everything), then CMD_SYNC.
+  void atc_inv(const std::vector<AtcTarget>& targets, uint64_t iova, uint64_t size);
+  // The same for every ATS-enabled device of a DMA domain (no PASID).
   void atc_inv_domain(const IommuDomain& d, uint64_t iova, uint64_t size);
   // Writes the commands (batches of tlbi_batch, the last followed by CMD_SYNC if sync) and waits.
   void issue(const std::vector<smmuv3::Cmd>& cmds, bool sync);
-  // Drains the event queue; returns records consumed (called on the event interrupt).
+  // Drains the event queue until it stays empty (called on the event interrupt): stall events go
+  // to the fault core, the rest are logged and counted. Returns records consumed.
   unsigned drain_events();
   bool range_invalidation() const { return ril_; }
+  // Stream table base (diagnostics and tests that decode the tables from memory).
+  uint64_t stream_table() const { return strtab_; }
+  // Whether the master at rid has CD.S set on its CDs (0 until it is attached with a CD table).
+  bool master_stalls(uint16_t rid) const;
 
  private:
+  friend class SmmuV3SvaDomain;
+  // A PASID-capable master: its CD table and the SSIDs in use.
+  struct Master {
+    uint64_t table = 0;          // linear CD table, or the level-1 table
+    unsigned cdmax = 0;          // STE.S1CDMax: log2 of the CDs
+    bool two_level = false;      // S1Fmt 64K_L2: SSID[cdmax-1:10] indexes level 1
+    std::vector<uint64_t> leaf;  // 2-level: each level-1 entry's leaf table (0 = none yet)
+    bool stall = false;          // CD.S on every CD of the master
+    std::vector<uint32_t> pasids;  // SSIDs holding an SVA domain
+  };
+  static constexpr unsigned kCdSplit = 10;  // SSID bits a 64 KiB leaf of a 2-level CD table holds
+  static constexpr unsigned kStallModelStall = 0, kStallModelForce = 2;  // IDR0.STALL_MODEL
+  bool smmu_stalls() const { return stall_model_ == kStallModelStall || stall_model_ == kStallModelForce; }
   void submit_batch(const smmuv3::Cmd* cmds, size_t n, bool sync);
   void wait_for_space(uint32_t n);
   uint64_t ste_addr(uint32_t sid);
   void write_ste(uint32_t sid, const smmuv3::Ste& s);
   void atc_inv_device(uint16_t sid);
+  smmuv3::Cd dma_cd(SmmuV3Domain& dom) const;
+  void attach_cd_table(PciDevice& dev, smmuv3::Cd cd, bool ats);
+  // Address of the CD for ssid (allocating its 2-level leaf when absent: new_l1 set).
+  uint64_t cd_addr(Master& m, uint32_t ssid, bool& new_l1);
+  // Writes the CD for ssid; with invalidate, CFGI_CD + CMD_SYNC after it.
+  void write_cd(Master& m, uint16_t sid, uint32_t ssid, const uint64_t raw[smmuv3::CD_DWORDS], bool invalidate);
+  void spend_table_writes(unsigned dwords);
+  bool stall_capable(const PciDevice& dev) const;
+  uint16_t alloc_asid();
+  void free_asid(uint16_t asid) { free_asids_.push_back(asid); }
+  IoPageFault decode_stall(const smmuv3::Event& e) const;
 
   std::string name_;
   KernelIds& ids_;
@@ -94,8 +180,9 @@ class SmmuV3Driver final : public IommuDriver {
   sc_core::sc_event& sync_wake_;
   sc_core::sc_time cmd_build_, sync_poll_;
   // Features read from the ID registers.
-  unsigned sid_bits_ = 0, oas_enc_ = 0;
+  unsigned sid_bits_ = 0, oas_enc_ = 0, ssid_bits_ = 0, stall_model_ = 1;
   bool ril_ = false, two_level_ = false, ats_ = false;
+  bool s1p_ = false, coherent_ = false, cd2l_ = false, asid16_ = false, gran4k_ = false;
   // In-memory structures.
   uint64_t strtab_ = 0;
   unsigned split_ = 0;
@@ -103,13 +190,20 @@ class SmmuV3Driver final : public IommuDriver {
   uint64_t cmdq_ = 0, eventq_ = 0;
   unsigned cmdq_log2_ = 0, eventq_log2_ = 0;
   uint32_t prod_ = 0, cons_ = 0, evt_cons_ = 0;
+  std::map<uint16_t, Master> masters_;  // by StreamID (= RID)
+  std::vector<uint16_t> free_asids_;    // SVA ASIDs given back by this instance
   StatGroup stats_;
   Counter& cmds_;
   Counter& syncs_;
   Counter& batches_;
   Counter& atc_invs_;
   Counter& events_;
+  Counter& stall_events_;
+  Counter& resumes_;
+  Counter& sva_attach_;
   Histogram& sync_wait_ns_;
 };
+
+inline const IommuDriver& SmmuV3SvaDomain::owner() const { return drv_; }
 
 }  // namespace iommusim::host
