@@ -46,9 +46,9 @@
 // exist), pass-through and nested PASID entries, PASID-granular replace of a present first-stage
 // entry, 1 GiB first-stage pages for SVA (the mm maps 4 KiB pages only), interrupt remapping set-up,
 // fault-register servicing beyond counting, caching mode, recovery from invalidation time-outs (ITE
-// is logged and the run stops), the page-request interrupt (the servicing thread peeks the queue
-// slot at its head every kPrqPoll instead, clearing each slot it consumed so that a stale one never
-// looks new), partial-group discarding in the fault core on overflow, the iopf queue flush during a
+// is logged and the run stops), the page-request interrupt unless set_prq_irq() wires the model's
+// event (else the servicing thread peeks the queue slot at its head every kPrqPoll, clearing each
+// slot it consumed so that a stale one never looks new), partial-group discarding in the fault core on overflow, the iopf queue flush during a
 // drain, MSI set-up of the fault, invalidation and page-request events.
 #pragma once
 #include <systemc>
@@ -191,6 +191,9 @@ class VtdDriver final : public IommuDriver {
   // Scalable mode: where dev's PASID-table entry for pasid is (0 if its table does not exist).
   uint64_t pasid_entry_addr(uint16_t rid, uint32_t pasid) const;
   uint64_t prq_base() const { return prq_; }
+  // The unit's page request event (the model's prq_irq()), when the platform wires it: the servicing
+  // thread then sleeps on it instead of looking at the queue every kPrqPoll.
+  void set_prq_irq(sc_core::sc_event* e) { prq_irq_ = e; }
   uint64_t root_table() const { return root_; }
 
  private:
@@ -261,6 +264,7 @@ class VtdDriver final : public IommuDriver {
   uint32_t prq_entries_ = 0, prq_head_ = 0;
   unsigned pri_devices_ = 0;
   sc_core::sc_event prq_kick_, prq_done_;
+  sc_core::sc_event* prq_irq_ = nullptr;
   StatGroup stats_;
   Counter& descs_;
   Counter& waits_;

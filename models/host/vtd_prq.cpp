@@ -10,8 +10,8 @@ namespace iommusim::host {
 using namespace iommusim::vtd;
 
 namespace {
-// How often the servicing thread looks at the queue while a PRI device is bound. It stands for the
-// page-request interrupt and the threaded handler's wake-up; not a measured value.
+// How often the servicing thread looks at the queue while a PRI device is bound and no page request
+// event is wired. It stands for the interrupt and the threaded handler's wake-up; not measured.
 const sc_core::sc_time kPrqPoll(1, sc_core::SC_US);
 }  // namespace
 
@@ -55,7 +55,12 @@ void VtdDriver::prq_thread() {
       continue;
     }
     if (!prq_pending()) {
-      sc_core::wait(kPrqPoll);
+      // Checked and waited for without yielding in between, so an event raised while the last pass
+      // ran is never missed.
+      if (prq_irq_)
+        sc_core::wait(*prq_irq_ | prq_kick_);
+      else
+        sc_core::wait(kPrqPoll);
       continue;
     }
     prq_service();

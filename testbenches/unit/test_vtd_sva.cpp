@@ -169,8 +169,11 @@ class FakeVtd final : public host::Mmio {
                      0, 0};
     m_.write(base + pqt, d, 32);
     pqt = (pqt + 32) % size;
+    // The page request event: raised when PPR goes from clear to set (PECTL unmasked).
+    if (!(prs & PRS_PPR) && !(pectl & ECTL_IM)) irq.notify(sc_core::SC_ZERO_TIME);
     prs |= PRS_PPR;
   }
+  sc_core::sc_event irq;
   std::vector<Raw> descs;  // every descriptor executed, in order
   uint32_t gcmd = 0, prs = 0, pectl = ECTL_IM;
   uint64_t rtaddr = 0, iqa = 0, iqh = 0, iqt = 0, pqh = 0, pqt = 0, pqa = 0;
@@ -567,6 +570,24 @@ TEST_F(VtdDriverFake, PageRequestsReportedOrAnsweredByTheDriver) {
     EXPECT_EQ(sink.faults.size(), 3u);
     EXPECT_EQ(drv_stat("prq_overflows"), 1);
     drv->remove_dev_pasid(*sva, dev, 7);
+  });
+}
+
+TEST_F(VtdDriverFake, WiredPageRequestEventWakesTheServicingThread) {
+  build();
+  drv->set_prq_irq(&hw->irq);
+  auto mm = new_mm();
+  run([&] {
+    ASSERT_EQ(bind(*mm, 4), 0u);
+    for (int i = 0; i < 3; ++i) {
+      // Well under the fallback poll period: only the event can have woken the thread in time.
+      sc_core::wait(sc_core::sc_time(3.3, sc_core::SC_US));
+      hw->page_request({.rid = dev.rid, .pasid = 4, .prgi = static_cast<uint16_t>(i), .addr = 0x7f0000001000});
+      sc_core::wait(sc_core::sc_time(100, sc_core::SC_NS));
+      EXPECT_EQ(sink.faults.size(), static_cast<size_t>(i + 1)) << i;
+      EXPECT_EQ(hw->pqh, hw->pqt);
+    }
+    drv->remove_dev_pasid(*sva, dev, 4);
   });
 }
 
@@ -979,13 +1000,14 @@ TEST(VtdSvaPlatform, UnitsThatCannotWalkTheMmRefuseTheBind) {
   });
 }
 
-// Page requests end to end: only once the VT-d model reports ECAP.PRS and the endpoint has PRI.
+// Page requests end to end: only once the VT-d model can report ECAP.PRS and the endpoint has PRI.
 TEST(VtdSvaPlatform, PageRequestsFaultPagesIn) {
   std::unique_ptr<Rig> p;
   try {
-    p = build(write_config("pri", platform_yaml(1, {{0, true}})), {"platform.endpoints.ep0.pri.enabled=true"});
+    p = build(write_config("pri", platform_yaml(1, {{0, true}})),
+              {"platform.iommus.dmar0.page_requests=true", "platform.endpoints.ep0.pri.enabled=true"});
   } catch (const std::exception& e) {
-    GTEST_SKIP() << "endpoint without PRI parameters: " << e.what();
+    GTEST_SKIP() << "VT-d model or endpoint without page-request parameters: " << e.what();
   }
   if (!(p->pf->vtds.at(0)->ecap() & (uint64_t{1} << 29))) GTEST_SKIP() << "the VT-d model reports no ECAP.PRS yet";
   auto& pci = const_cast<PciDevice&>(p->host().pci_device(0));
