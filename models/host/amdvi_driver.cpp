@@ -150,13 +150,6 @@ void AmdViDriver::attach(IommuDomain& d, PciDevice& dev) {
   if (ats) dev.set_ats(true, 12);
 }
 
-namespace {
-// [iova, iova + size) as INVALIDATE_*_PAGES take it; size 0 means everything (the "all pages" form).
-std::pair<uint64_t, uint64_t> inv_span(uint64_t iova, uint64_t size) {
-  return size ? std::pair{iova, size} : std::pair{uint64_t{0}, ~uint64_t{0}};
-}
-}  // namespace
-
 void AmdViDriver::flush_pages(const AmdViDomain& dom, uint64_t iova, uint64_t size, bool pde,
                               const std::vector<const PciDevice*>& ats_devs) {
   const auto [start, len] = inv_span(iova, size);

@@ -46,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/common/params.h"
@@ -115,8 +116,8 @@ class AmdViSvaDomain final : public SvaDomain {
 
 class AmdViDriver final : public IommuDriver {
  public:
-  // What the servicing of the PPR log costs and how often it polls without an interrupt. Not in
-  // HostParams yet (see the report of this change): set before probe.
+  // What servicing the PPR log costs and how often it polls without an interrupt (not HostParams
+  // fields yet): set before probe.
   struct PprService {
     Time entry_cost = Time::ns(50);     // read, zero and decode one 16-byte entry, move Head
     Time poll_interval = Time::us(1);   // without set_ppr_irq: how often the entry at Head is checked
@@ -182,6 +183,10 @@ class AmdViDriver final : public IommuDriver {
   // storing a fresh token) at Tail and rings it; returns the token (0 without a wait). Waits for
   // room when the ring is full.
   uint64_t queue(const std::vector<amdvi::Cmd>& cmds, bool wait);
+  // [iova, iova + size) as the INVALIDATE_*_PAGES builders take it; size 0 means everything.
+  static std::pair<uint64_t, uint64_t> inv_span(uint64_t iova, uint64_t size) {
+    return size ? std::pair{iova, size} : std::pair{uint64_t{0}, ~uint64_t{0}};
+  }
   void write_dte(const DevState& s);
   // SVA (amdvi_sva.cpp)
   const char* sva_unsupported(const Mm& mm) const;
@@ -216,6 +221,8 @@ class AmdViDriver final : public IommuDriver {
   unsigned pri_devices_ = 0;           // devices with PRI enabled through this IOMMU
   sc_core::sc_event pri_kick_;
   sc_core::sc_event* ppr_irq_ = nullptr;
+  bool ppr_pending_ = false;    // the interrupt arrived since the servicing thread last looked
+  sc_core::sc_event ppr_wake_;
   PprService ppr_svc_;
   StatGroup stats_;
   Counter& cmds_;

@@ -1,5 +1,7 @@
 // Host AMD-Vi driver, PPR log: the servicing thread, validation of page requests (R3.1), reports to
 // the fault core and COMPLETE_PPR_REQUEST answers (R3.5).
+#include <sysc/kernel/sc_spawn.h>
+
 #include <algorithm>
 
 #include "models/common/log.h"
@@ -10,9 +12,21 @@ namespace iommusim::host {
 using namespace iommusim::amdvi;
 
 void AmdViDriver::ppr_thread() {
+  if (ppr_irq_) {
+    // The interrupt is latched, as a pending MSI would be: one that fires while the thread is
+    // busy servicing is not lost.
+    sc_core::sc_spawn([this] {
+      for (;;) {
+        sc_core::wait(*ppr_irq_);
+        ppr_pending_ = true;
+        ppr_wake_.notify(sc_core::SC_ZERO_TIME);
+      }
+    });
+  }
   for (;;) {
     if (ppr_irq_) {
-      sc_core::wait(*ppr_irq_);
+      while (!ppr_pending_) sc_core::wait(ppr_wake_);
+      ppr_pending_ = false;
     } else {
       // No interrupt wired: while some device may send page requests, look at the entry at Head
       // every poll interval. A non-zero type means the IOMMU wrote it (consumed entries are zeroed);

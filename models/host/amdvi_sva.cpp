@@ -181,8 +181,7 @@ void AmdViDriver::remove_dev_pasid(SvaDomain& d, PciDevice& dev, uint32_t pasid)
 void AmdViDriver::flush_pasid(const PciDevice& dev, uint32_t pasid, uint64_t start, uint64_t end) {
   const DevState* s = device_state(dev.rid);
   if (!s || !s->gcr3) return;
-  const uint64_t lo = end == Mm::kWholeMm ? 0 : start;
-  const uint64_t len = end == Mm::kWholeMm ? ~uint64_t{0} : end - start;
+  const auto [lo, len] = inv_span(start, end == Mm::kWholeMm ? 0 : end - start);
   std::vector<Cmd> cmds{cmd_inv_iommu_pages_pasid(s->gcr3_domid, pasid, lo, len)};
   if (dev.ats_enabled) {
     cmds.push_back(cmd_inv_iotlb_pages_pasid(dev.rid, static_cast<uint8_t>(dev.ats_qdep), pasid, lo, len));
