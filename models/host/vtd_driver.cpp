@@ -226,7 +226,7 @@ void VtdDriver::probe() {
   } else {
     submit({encode(cc), encode(it)});
   }
-  prq_on_ = sm_ && (ecap_ & ecap::PRS);
+  prq_on_ = sm_ && (ecap_ & ecap::PRS) && (ecap_ & ecap::PASID);
   if (prq_on_) prq_enable();
   gcmd_ |= gcmd::TE;
   mmio_.write32(reg::GCMD, gcmd_);

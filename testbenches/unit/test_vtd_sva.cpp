@@ -805,6 +805,24 @@ TEST(VtdSvaPlatform, ScalableDmaDomainAtRidPasidKeepsTheSecondStageRule) {
     EXPECT_EQ(p->model(0, "inv.dev_tlb") - dev, 1);
     EXPECT_EQ(p->model(0, "inv.waits") - w, 1);
     EXPECT_EQ(h.run_job(0, j).faults, 16u);
+    // Replacing the domain: the old RID_PASID entry is torn down (its device-TLB invalidation
+    // reaches the device and completes), the new domain's mappings work.
+    auto other = drv.alloc_paging_domain();
+    const uint64_t pa2 = h.alloc_buffer(kPage);
+    other->map(0x100000, pa2, kPage, {true, true, false}, kPage);
+    ASSERT_EQ(h.try_attach(0, *other), 0);
+    EXPECT_EQ(p->model(0, "inv.ite"), 0);
+    DmaJob k;
+    k.iova = 0x100000;
+    k.window = kPage;
+    k.count = 1;
+    k.read_fraction = 0.0;
+    EXPECT_EQ(h.run_job(0, k).faults, 0u);
+    m.read(pa2, &b, 1);
+    EXPECT_EQ(b, 0xA5);
+    EXPECT_EQ(h.run_job(0, j).faults, 16u);  // the old domain's IOVAs are gone
+    EXPECT_EQ(h.pci_device(0).domain, other.get());
+    const_cast<PciDevice&>(h.pci_device(0)).leave_domain();
   });
 }
 
