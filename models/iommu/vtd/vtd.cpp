@@ -80,6 +80,9 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
     throw std::invalid_argument("vtd: sagaw must set only bits 1-3 (3-, 4-, 5-level second stage)");
   if (p.fault_records < 1 || p.fault_records > 128)
     throw std::invalid_argument("vtd: fault_records must be 1-128 (they share the 4 KiB register page)");
+  // Page requests exist only in scalable mode (VT-d 7.4) and come from ATS devices (PRE needs DTE).
+  if (p.page_requests && (!p.scalable_mode || !p.device_tlb))
+    throw std::invalid_argument("vtd: page_requests needs scalable_mode and device_tlb");
   upstream.register_b_transport(this, &VtdIommu::up_b_transport);
   regs.register_b_transport(this, &VtdIommu::regs_b_transport);
   inv_stats_.derived("syncs", "invalidation waits: the standard name for queue synchronisations",
@@ -95,13 +98,19 @@ VtdIommu::VtdIommu(sc_core::sc_module_name name, const VtdParams& p, uint64_t se
          (p.psi ? cap::PSI | cap::MAMV.make(p.mamv) : 0) | (p.fs_1g ? cap::FL1GP : 0) |
          (p.fs_5level ? cap::FL5LP : 0) | cap::DWD | cap::DRD;
   ecap_ = ecap::QI | ecap::IRO.make(iro) | (p.coherent ? ecap::C : 0) | (p.device_tlb ? ecap::DT : 0) |
-          (p.pass_through ? ecap::PT : 0) | (p.snoop_control ? ecap::SC : 0);
+          (p.pass_through ? ecap::PT : 0) | (p.snoop_control ? ecap::SC : 0) | (p.page_requests ? ecap::PRS : 0);
   if (p.interrupt_remapping) ecap_ |= ecap::IR | ecap::MHMV.make(0xF) | (p.x2apic ? ecap::EIM : 0);
   if (p.scalable_mode)
     ecap_ |= ecap::SMTS | ecap::PASID | ecap::PSS.make(p.pasid_bits - 1) | ecap::SRS |
              (p.first_stage ? ecap::FSTS : 0) | (p.second_stage ? ecap::SSTS : 0) | (p.coherent ? ecap::SMPWCS : 0) |
              (p.nested && p.first_stage && p.second_stage ? ecap::NEST : 0);
   SC_THREAD(qi_thread);
+  if (p.page_requests) {
+    prq_latency_ = to_sc(p.prq_latency);
+    pgr_latency_ = to_sc(p.pgr_latency);
+    prq_stats_ = std::make_unique<PrqStats>(stats_);
+    SC_THREAD(prq_thread);
+  }
 }
 
 void VtdIommu::fail(tlm::tlm_generic_payload& gp, IoStatus st) {

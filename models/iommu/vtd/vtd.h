@@ -14,7 +14,7 @@
 // supervisor page; first-stage canonical addresses, second-stage address width, reserved bits); faults
 // recorded with the architectural reason codes, source-id, PASID and address, raising the fault event; the
 // invalidation queue in simulated memory (128/256-bit descriptors, timed fetches, every descriptor type but
-// page-group response executed with a cost, IQH advancing only when a descriptor has completed,
+// executed with a cost, IQH advancing only when a descriptor has completed,
 // invalidation waits with status write / IWC event, IQE with IQERCD on a bad tail, fetch error, unknown
 // type or reserved granularity, the queue stopped until FSTS.IQE is cleared); ATS with ECAP.DT (vtd_ats.cpp):
 // Translation Requests and translated requests allowed by a legacy context entry with TT 01b or a scalable one
@@ -26,7 +26,18 @@
 // shared ATS agent (MIP as the device's queue depth; no ATS device at the SID: done at once), invalidation
 // waits completing only after every earlier Invalidate Completion; ITE on a time-out (the wait aborted: no
 // status write or IWC, IQH left on it, the queue stopped until FSTS.ITE is cleared, ITESID, fault event) and
-// ICE on a completion naming no outstanding invalidation (ICESID, fault event);
+// ICE on a completion naming no outstanding invalidation (ICESID, fault event); with ECAP.PRS (param
+// page_requests, vtd_prq.cpp, VT-d 7.4-7.10): PCIe Page Requests checked against the scalable-mode context entry
+// (PRE, PASIDE, PASID range, RID_PASID) and PASID-table entry (Table 30: faults 32h in legacy mode, 47h PRE clear,
+// 45h/46h/48h, the entry fetch faults; recorded as page-request faults, FPD honoured), the implicit IOTLB
+// invalidation of Table 27, then written one at a time as 32-byte page request descriptors (type 01h) at PQT with
+// a timed memory write, PQT advanced once it landed, PRS.PPR set and the page request event (PECTL IM/IP, an
+// sc_event) raised when PPR and PRO were both clear; a full queue sets PRO, and while PRO is set requests are
+// dropped silently; a dropped request with LPIG set (not a stop marker) is answered by the hardware itself,
+// Success for overflow or a full queue and Invalid Request for a table fault (Table 31); page group response
+// descriptors (type 09h, 256-bit queues only) sent as PRG Responses through the ATS agent after pgr_latency, in
+// queue order with device-TLB invalidations; invalidation waits with PD completing only once every page request
+// received before them has been written to the queue (or dropped);
 // interrupt remapping of writes to 0xFEE0_0000-0xFEEF_FFFF (remappable format: handle/subhandle, IRTE
 // read from the IRTA table through the interrupt entry cache, present/reserved/source-id checks, reasons
 // 20h-26h; compatibility format passed or blocked per GSTS.CFIS), delivering a compatibility-format MSI
@@ -39,8 +50,10 @@
 // page-selective IOTLB invalidation of a DID that ever had a nested PASID entry is performed domain-selectively;
 // of ATS, time-outs detected before a wait (they surface at the next wait), the N bit of Translation
 // Completions (always 0), translated requests into the interrupt window (passed to memory like any other);
-// the page request queue and page-group responses (page requests are answered with an error, the descriptor
-// raises IQE); access/dirty flag updates; execute requests (ECAP.ERS = 0: treated as reads); memory types
+// of page requests, private data (qwords 2-3 written as zero, no PDP), page requests when ECAP.PRS is off
+// (answered with an error, the page group response descriptor raises IQE), the Execute Requested bit beyond
+// copying it, abort-DMA mode page requests (dropped without a record), a queue-write error (the request is
+// dropped), and the page request event as an MSI write; access/dirty flag updates; execute requests (ECAP.ERS = 0: treated as reads); memory types
 // and snoop attributes; advanced fault logging; protected memory regions; posted interrupts; caching mode
 // (CAP.CM); fault compression; fault and invalidation events as MSIs (an sc_event stands in for each); the
 // CPU interrupt model (remapped interrupts are plain memory writes); reserved-field checks beyond the ones
@@ -55,6 +68,8 @@
 #include <tlm_utils/simple_target_socket.h>
 
 #include <array>
+#include <deque>
+#include <memory>
 #include <vector>
 
 #include "models/common/payload_pool.h"
@@ -124,6 +139,9 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   sc_core::sc_event& fault_irq() { return fault_irq_; }
   // Invalidation completion event (IECTL): raised when a wait descriptor with IF sets ICS.IWC.
   sc_core::sc_event& inv_irq() { return inv_irq_; }
+  // Page request event (PECTL): raised when a descriptor sets PRS.PPR or a full queue sets PRS.PRO
+  // with neither set before (ECAP.PRS only).
+  sc_core::sc_event& prq_irq() { return prq_irq_; }
   StatGroup& stats() override { return stats_; }
   TranslationCore& core() { return core_; }
   // The ATS invalidation agent: the platform binds ats().down to the root ports below and names each
@@ -161,6 +179,21 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   void translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& t);
   void ats_reject(tlm::tlm_generic_payload& gp, PcieExt& x, Fault& f, sc_core::sc_time t);
   void inv_completion(const PcieExt& x, sc_core::sc_time t);
+  // Page requests (vtd_prq.cpp): accepted by the sender's call, handled in arrival order by prq_thread.
+  struct PrqMsg {
+    PageRequest r;  // the descriptor it becomes
+    sc_core::sc_time arrived;
+  };
+  void page_request(tlm::tlm_generic_payload& gp, const PcieExt& x, const sc_core::sc_time& delay);
+  void prq_thread();
+  void handle_page_request(const PrqMsg& m);
+  const DevXlate* prq_check(const PageRequest& r, sc_core::sc_time& t, Fault& f);
+  void prq_fault(const PageRequest& r, const Fault& f, sc_core::sc_time t);
+  void prq_auto_response(const PageRequest& r, uint8_t rc, sc_core::sc_time t);
+  void prq_implicit_inv(const DevXlate& d, uint64_t addr);
+  void prq_event(uint32_t prs_before, sc_core::sc_time t);
+  bool page_group_response(const Desc& d, sc_core::sc_time& t);  // false: reserved field set
+  void prq_drain(sc_core::sc_time& t);
   // Context and PASID entries (vtd_context.cpp)
   bool root_mode(bool& scalable, Fault& f) const;
   Resolved resolve(uint16_t sid, bool pv, uint32_t pasid, sc_core::sc_time& t, Fault& f) {
@@ -184,6 +217,7 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   uint32_t reg_read(uint32_t off);
   void reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay);
   void gcmd_write(uint32_t v, const sc_core::sc_time& delay);
+  void prq_reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay);
   void ccmd_execute();
   void iotlb_reg_execute();
   uint32_t fsts_value() const;
@@ -256,6 +290,32 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   unsigned fr_next_ = 0;                       // where the next fault is recorded
 
   sc_core::sc_event qi_kick_, fault_irq_, inv_irq_;
+
+  // Page request queue state (ECAP.PRS only).
+  uint64_t pqh_ = 0, pqt_ = 0, pqa_ = 0;
+  uint32_t prs_ = 0;  // PPR, PRO
+  uint32_t pectl_ = ectl::IM, pedata_ = 0, peaddr_ = 0, peuaddr_ = 0;
+  std::deque<PrqMsg> prq_in_;  // received, not yet handled (arrival order)
+  uint64_t prq_received_ = 0, prq_handled_ = 0;
+  sc_core::sc_time prq_latency_, pgr_latency_;
+  sc_core::sc_event prq_kick_, prq_handled_ev_, prq_irq_;
+  struct PrqStats {
+    StatGroup g;
+    Counter& requests;
+    Counter& queued;
+    Counter& stop_markers;
+    Counter& faults;
+    Counter& overflows;
+    Counter& dropped;
+    Counter& auto_success;
+    Counter& auto_invalid;
+    Counter& implicit_inv;
+    Counter& responses;
+    Counter& responses_no_device;
+    Counter& drains;
+    explicit PrqStats(StatGroup& parent);
+  };
+  std::unique_ptr<PrqStats> prq_stats_;
 
   Counter& transactions_;
   Counter& translated_;

@@ -16,7 +16,8 @@ void VtdIommu::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::
     delay = sc_core::SC_ZERO_TIME;
     return;
   }
-  if (x.msg != MsgKind::None) {  // page requests: the page request queue is not modelled yet
+  if (x.msg == MsgKind::PageRequest && p_.page_requests) return page_request(gp, x, delay);
+  if (x.msg != MsgKind::None) {  // page requests without ECAP.PRS, or a message the IOMMU never receives
     gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
     return;
   }

@@ -177,8 +177,12 @@ bool VtdIommu::fetch_sm_context(CtxCacheEntry& c, sc_core::sc_time& t, Fault& f)
   f.fpd = sc.fpd;
   // Reserved: lo [8:5], qword 1 above RID_PRIV, qwords 2-3; DTE without device-TLB support, PRE without PRS.
   if ((ce[0] & genmask(8, 5)) || (ce[1] & genmask(63, 21)) || ce[2] || ce[3] || (sc.dte && !p_.device_tlb) ||
-      sc.pre) {
+      (sc.pre && !p_.page_requests)) {
     f.reason = fr::SM_CTX_RSVD;
+    return false;
+  }
+  if (sc.pre && !sc.dte) {  // SCT.4.1: page requests without a device TLB
+    f.reason = fr::SM_CTX_INVALID;
     return false;
   }
   c.sm = sc;

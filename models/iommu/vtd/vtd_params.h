@@ -42,6 +42,9 @@ struct VtdParams {
   bool coherent = true;               // ECAP.C / ECAP.SMPWCS: page walks snoop CPU caches
   bool device_tlb = false;            // ECAP.DT: ATS (Translation Requests, translated requests, device-TLB
                                       // invalidations sent to the device)
+  // ECAP.PRS: page requests into the page request queue, page group responses (needs scalable_mode
+  // and device_tlb). Off by default, as before it was modelled.
+  bool page_requests = false;
   bool interrupt_remapping = true;    // ECAP.IR
   bool x2apic = true;                 // ECAP.EIM: extended (32-bit destination) interrupt mode
   // ---- timing ----
@@ -58,6 +61,13 @@ struct VtdParams {
   Time iec_inv_latency = Time::ns(20);     // interrupt entry cache invalidation
   Time wait_latency = Time::ns(20);        // invalidation wait once every earlier descriptor completed
   uint64_t desc_fetch_batch = 4;           // descriptors per queue read: one 64 B line of 128-bit ones
+  // Accepting a page request (checks done, implicit invalidation) before its descriptor's memory
+  // write. No published figure exists; the same order as a context-cache invalidation (20 ns), as
+  // for AMD-Vi's ppr_latency.
+  Time prq_latency = Time::ns(20);
+  // Page group response descriptor: IOMMU-side time before its PRG Response leaves, like a
+  // device-TLB descriptor's before its Invalidate Request (10 ns).
+  Time pgr_latency = Time::ns(10);
   // Remapped interrupts are written as compatibility-format MSIs into this window. The CPU interrupt
   // model comes later: the default is the architectural 0xFEE0_0000, which lands in memory for now.
   uint64_t irq_delivery_base = 0xFEE00000ull;
@@ -91,6 +101,8 @@ struct VtdParams {
     v.flag("coherent", coherent, "page walks are coherent (ECAP.C, ECAP.SMPWCS)");
     v.flag("device_tlb", device_tlb, "device-TLB (ATS) supported (ECAP.DT): Translation Requests, translated "
                                      "requests and device-TLB invalidations");
+    v.flag("page_requests", page_requests, "page requests supported (ECAP.PRS): the page request queue and page group "
+                                           "responses (needs scalable_mode and device_tlb)");
     v.flag("interrupt_remapping", interrupt_remapping, "interrupt remapping supported (ECAP.IR)");
     v.flag("x2apic", x2apic, "extended interrupt mode, 32-bit destinations (ECAP.EIM)");
     v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");
@@ -102,6 +114,9 @@ struct VtdParams {
     v.time("iec_inv_latency", iec_inv_latency, "execution time of an interrupt entry cache invalidation");
     v.time("wait_latency", wait_latency, "execution time of an invalidation wait once all before it completed");
     v.count("desc_fetch_batch", desc_fetch_batch, "descriptors fetched from the queue per memory read", 1, 64);
+    v.time("prq_latency", prq_latency, "time to accept a page request before its descriptor is written to the queue");
+    v.time("pgr_latency", pgr_latency, "execution time of a page group response descriptor before its PRG Response is "
+                                       "sent");
     v.bytes("irq_delivery_base", irq_delivery_base,
             "where remapped interrupts are written (compatibility MSI format); the CPU interrupt model comes later");
     v.group("ats", ats, "ATS invalidation agent (Invalidate Requests sent by device-TLB invalidation descriptors)");

@@ -1,6 +1,7 @@
 // VT-d invalidation queue: descriptors fetched from simulated memory, executed in order with a cost each,
-// device-TLB invalidations sent to the device through the ATS agent, invalidation waits completed once every
-// earlier descriptor (and every Invalidate Completion) has, queue errors reported through IQE and ITE.
+// device-TLB invalidations and page group responses sent to the device through the ATS agent, invalidation
+// waits completed once every earlier descriptor (and every Invalidate Completion, and with PD every page
+// request received) has, queue errors reported through IQE and ITE.
 #include "models/iommu/vtd/vtd.h"
 
 #include <algorithm>
@@ -65,7 +66,9 @@ void VtdIommu::qi_thread() {
           case dtype::PASID_IOTLB:
           case dtype::PASID_CACHE:
           case dtype::PASID_DEV_TLB: known = p_.scalable_mode; break;
-          default: break;  // page-group response: no page request support
+          // A 256-bit descriptor: in a 128-bit queue it is an invalid descriptor (VT-d 7.6), as without PRS.
+          case dtype::PAGE_GROUP_RESP: known = p_.page_requests && w == DescWidth::W256; break;
+          default: break;
         }
         // IQH stays on the bad descriptor; the host sees IQE in FSTS and the reason in IQERCD.
         if (!known) {
@@ -82,6 +85,8 @@ void VtdIommu::qi_thread() {
             break;
           }
         }
+        // PD: the page requests received so far are in the queue before the wait completes (VT-d 7.7).
+        if (type == dtype::WAIT && p_.page_requests && decode_wait(d).pd) prq_drain(t);
         if (!execute(d, type, t)) {
           qi_error(iqercd::RSVD_FIELD, t);
           break;
@@ -157,6 +162,7 @@ bool VtdIommu::execute(const Desc& d, uint8_t type, sc_core::sc_time& t) {
       ++inv_waits_;
       t += wait_latency_;
       break;
+    case dtype::PAGE_GROUP_RESP: return page_group_response(d, t);  // not an invalidation: not counted as one
     default: return false;
   }
   ++inv_total_;

@@ -94,6 +94,22 @@ uint32_t VtdIommu::reg_read(uint32_t off) {
     case reg::IQERCD + 4: return hi(iqercd_);
     case reg::IRTA: return lo(irta_);
     case reg::IRTA + 4: return hi(irta_);
+    default: break;
+  }
+  // Page request registers: RsvdZ without ECAP.PRS.
+  if (!p_.page_requests) return 0;
+  switch (off) {
+    case reg::PQH: return lo(pqh_);
+    case reg::PQH + 4: return hi(pqh_);
+    case reg::PQT: return lo(pqt_);
+    case reg::PQT + 4: return hi(pqt_);
+    case reg::PQA: return lo(pqa_);
+    case reg::PQA + 4: return hi(pqa_);
+    case reg::PRS: return prs_;
+    case reg::PECTL: return pectl_;
+    case reg::PEDATA: return pedata_;
+    case reg::PEADDR: return peaddr_;
+    case reg::PEUADDR: return peuaddr_;
     default: return 0;  // GCMD is write-only; reserved and unimplemented registers read as zero
   }
 }
@@ -159,7 +175,34 @@ void VtdIommu::reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay
     case reg::IEUADDR: ieuaddr_ = v; break;
     case reg::IRTA: set_lo(irta_, v); break;
     case reg::IRTA + 4: set_hi(irta_, v); break;
-    default: break;  // read-only (IQH, IQERCD, GSTS, ...) or unimplemented: ignored
+    default: prq_reg_write(off, v, delay); break;  // page request registers; else read-only or unimplemented
+  }
+}
+
+// Page request queue registers (RsvdZ without ECAP.PRS). Software owns PQH and initialises PQT; the
+// offsets keep bits 18:5 (32-byte descriptors).
+void VtdIommu::prq_reg_write(uint32_t off, uint32_t v, const sc_core::sc_time& delay) {
+  if (!p_.page_requests) return;
+  switch (off) {
+    case reg::PQH: pqh_ = v & PQ_OFFSET_MASK; break;
+    case reg::PQT: pqt_ = v & PQ_OFFSET_MASK; break;
+    case reg::PQA: set_lo(pqa_, v & static_cast<uint32_t>(pqa::ADDR_MASK | pqa::PQS.mask())); break;
+    case reg::PQA + 4: set_hi(pqa_, v); break;
+    case reg::PRS:
+      prs_ &= ~(v & (prs::PPR | prs::PRO));  // write 1 to clear
+      if (!(prs_ & (prs::PPR | prs::PRO))) pectl_ &= ~ectl::IP;  // every pending condition serviced
+      break;
+    case reg::PECTL:
+      pectl_ = (pectl_ & ectl::IP) | (v & ectl::IM);
+      if (!(pectl_ & ectl::IM) && (pectl_ & ectl::IP)) {  // unmasked with an event pending: deliver it now
+        pectl_ &= ~ectl::IP;
+        prq_irq_.notify(delay);
+      }
+      break;
+    case reg::PEDATA: pedata_ = v; break;
+    case reg::PEADDR: peaddr_ = v; break;
+    case reg::PEUADDR: peuaddr_ = v; break;
+    default: break;
   }
 }
 
