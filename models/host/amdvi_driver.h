@@ -24,13 +24,13 @@
 //
 // PPR log (EFR.PPRSup): 512 entries (R3.1), Control.PPREn, PPRLogEn and PPRIntEn set at probe. A
 // servicing thread, woken by the model's PPR interrupt when the platform hands it over
-// (set_ppr_irq), else polling the entry at Head every ppr_service().poll_interval (the poll stands
-// for the interrupt line and costs no CPU time), clears Status.PPRInt/PPROverflow, reads the
-// entries between Head and Tail (zeroing each, moving Head), restarts logging after an overflow,
-// ignores entries of another type or an unknown DeviceID, answers FAILURE at once for requests
-// without a PASID (GN = 0), with the malformed flag, or with PASID 0 or beyond the device's limit,
-// and reports the rest to the fault core. page_response queues COMPLETE_PPR_REQUEST without a
-// wait, as Linux does.
+// (set_ppr_irq; the interrupt is latched), else polling the entry at Head every
+// ppr_service().poll_interval (the poll stands for the interrupt line and costs no CPU time),
+// clears Status.PPRInt/PPROverflow, reads the entries between Head and Tail (zeroing each, moving
+// Head), restarts logging after an overflow, ignores entries of another type or an unknown
+// DeviceID, answers FAILURE at once for requests without a PASID (GN = 0), with the malformed flag,
+// or with PASID 0 or beyond the device's limit, and reports the rest to the fault core.
+// page_response queues COMPLETE_PPR_REQUEST without a wait, as Linux does.
 //
 // Not modelled yet: interrupt remapping set-up, event-log servicing beyond counting, parallel
 // flushes of a domain (flushes go to every AMD IOMMU the domain is attached through, one after the
