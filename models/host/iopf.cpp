@@ -23,6 +23,7 @@ Iopf::Iopf(Cpu& cpu, const SvaParams& p, Sva& sva, StatGroup& parent)
       success_(stats_.counter("success", "groups answered SUCCESS")),
       invalid_(stats_.counter("invalid", "groups answered INVALID")),
       failure_(stats_.counter("failure", "groups answered FAILURE")),
+      max_pending_(stats_.counter("max_pending", "most groups formed and not yet answered at one time")),
       latency_ns_(stats_.histogram("latency", "ns", "fault reported to its group's response sent")) {}
 
 uint64_t Iopf::responses(PageResponse c) const {
@@ -52,6 +53,7 @@ void Iopf::report(IommuDriver& from, const IoPageFault& f) {
   partial_.erase(std::remove_if(partial_.begin(), partial_.end(), same), partial_.end());
   g.faults.push_back(f);
   ++groups_;
+  if (++pending_ > max_pending_.v) max_pending_.v = pending_;
   if (!f.pasid_valid || !sva_.find_mm(from, f.rid, f.pasid)) {  // no handler: answered at once
     ++no_handler_;
     respond(from, f, PageResponse::Invalid, now);
@@ -96,6 +98,7 @@ PageResponse Iopf::handle(const Group& g) {
 }
 
 void Iopf::respond(IommuDriver& drv, const IoPageFault& last, PageResponse code, const sc_core::sc_time& since) {
+  --pending_;
   switch (code) {
     case PageResponse::Success: ++success_; break;
     case PageResponse::Invalid: ++invalid_; break;

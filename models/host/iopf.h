@@ -66,7 +66,9 @@ class Iopf final : public IopfSink {
   Counter& success_;
   Counter& invalid_;
   Counter& failure_;
+  Counter& max_pending_;
   Histogram& latency_ns_;
+  uint64_t pending_ = 0;  // groups formed and not yet answered
 };
 
 }  // namespace iommusim::host
