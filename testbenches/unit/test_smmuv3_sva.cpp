@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <sysc/kernel/sc_spawn.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <filesystem>
@@ -286,6 +287,37 @@ TEST(SmmuV3Sva, DevicesWithoutPasidKeepOneCdAndCannotBind) {
   });
 }
 
+TEST(SmmuV3Sva, ReplacingTheDmaDomainRewritesOnlyCd0) {
+  Bench b({}, 20);
+  b.run([&] {
+    auto& h = *b.host;
+    const uint16_t rid = h.pci_device(0).rid;
+    Mm& mm = h.create_mm();
+    uint32_t pasid = 0;
+    ASSERT_EQ(h.sva_bind(0, mm, pasid), 0);
+    const auto m = mm.mmap(4096, {}, true);
+    const uint64_t ste = b.ste_pa(0, rid);
+    uint64_t ste_before[8], sva_cd_before[8];
+    h.phys().read(ste, ste_before, sizeof ste_before);
+    h.phys().read(b.cd_pa(0, rid, pasid), sva_cd_before, sizeof sva_cd_before);
+    auto fresh = b.drv(0).alloc_paging_domain();
+    auto& nd = dynamic_cast<host::SmmuV3Domain&>(*fresh);
+    const double cfgi0 = b.smmu("inv.cfgi");
+    ASSERT_EQ(h.try_attach(0, nd), 0);
+    EXPECT_EQ(b.smmu("inv.cfgi") - cfgi0, 1);  // one CFGI_CD for SSID 0, the STE untouched
+    uint64_t ste_after[8], sva_cd_after[8];
+    h.phys().read(ste, ste_after, sizeof ste_after);
+    h.phys().read(b.cd_pa(0, rid, pasid), sva_cd_after, sizeof sva_cd_after);
+    EXPECT_TRUE(std::equal(ste_before, ste_before + 8, ste_after));
+    EXPECT_TRUE(std::equal(sva_cd_before, sva_cd_before + 8, sva_cd_after));
+    const uint64_t cd0 = b.cd_pa(0, rid, 0);
+    EXPECT_EQ(bits(b.rd64(cd0), 63, 48), nd.asid());
+    EXPECT_EQ(addr_bits(b.rd64(cd0 + 8), 51, 4), nd.pgtable().root());
+    EXPECT_EQ(b.pasid_writes[0].size(), 1u);  // PASID stays enabled: no second write
+    EXPECT_EQ(b.dma(0, m.addr, true, pasid).faults, 0u);  // the SVA binding still works
+  });
+}
+
 // ---- recoverable faults (stalls) ----------------------------------------------------------------
 
 TEST(SmmuV3Sva, StalledFaultsAreAnsweredThroughTheFaultCore) {
@@ -330,11 +362,21 @@ TEST(SmmuV3Sva, StalledFaultsAreAnsweredThroughTheFaultCore) {
     EXPECT_EQ(b.hstat("smmu0.resumes"), 2);
     EXPECT_EQ(h.iopf().responses(PageResponse::Success), 1u);
 
+    // A read-only VMA: a read fault is served, a write fault is refused (the event's RnW says
+    // which access it was).
+    const auto ro = mm.mmap(2 * 4096, {true, false, false});
+    ASSERT_TRUE(ro.ok());
+    EXPECT_EQ(b.dma(0, ro.addr, false, pasid).faults, 0u);
+    EXPECT_EQ(h.iopf().responses(PageResponse::Success), 2u);
+    EXPECT_EQ(b.dma(0, ro.addr + 4096, true, pasid).faults, 1u);
+    EXPECT_EQ(h.iopf().responses(PageResponse::Invalid), 2u);
+    EXPECT_FALSE(mm.translate(ro.addr + 4096).has_value());
+
     // A fault on the DMA domain (no PASID) also stalls on this master; nothing handles it there,
     // so it is aborted.
     const JobResult rid_fault = b.dma(0, 0x40000000, false, 0, false);
     EXPECT_EQ(rid_fault.faults, 1u);
-    EXPECT_EQ(b.smmu("events.stall_aborts"), 2);
+    EXPECT_EQ(b.smmu("events.stall_aborts"), 3);
   });
 }
 
@@ -362,11 +404,12 @@ struct Expect {
   uint64_t tlbi_va = 0, tlbi_asid = 0, syncs = 0, atc_inv = 0, batches = 0;
 };
 
-// What munmap of `pages` resident 4 KiB pages must send, from the rules.
-Expect r23(uint64_t pages, bool ril, bool ats) {
+// What an invalidation of `pages` 4 KiB pages must send, from the rules (0 pages: the whole mm or an
+// empty range); `widen`: the range comes from an arm64 mm's TLB flush (munmap), which R2.1 widens.
+Expect r23(uint64_t pages, bool ril, bool ats, bool widen = true) {
   constexpr uint64_t granule = 4096;
   // R2.1: arm64 widens a flush of 512 pages or more to the whole mm.
-  const bool whole_mm = pages >= 512;
+  const bool whole_mm = widen && pages >= 512;
   const uint64_t size = whole_mm ? 0 : pages * granule;
   Expect e;
   uint64_t tlbi_cmds;
@@ -374,9 +417,13 @@ Expect r23(uint64_t pages, bool ril, bool ats) {
   if (size == 0 || (!ril && size >= (granule / 8) * granule)) {
     e.tlbi_asid = tlbi_cmds = 1;
   } else if (ril) {
-    // Each range command covers num (<= 31) * 2^scale pages, lowest scale first.
+    // Each range command covers num (<= 31) * 2^scale pages, lowest scale first. SVA ranges are
+    // non-leaf (the CPU may have freed tables), and Linux never sends a non-leaf range with
+    // NUM = SCALE = 0: a count of 1 mod 32 is rounded up by one page.
     tlbi_cmds = 0;
-    for (uint64_t left = pages; left;) {
+    uint64_t left = pages;
+    if ((left & 31) == 1) ++left;
+    while (left) {
       const unsigned scale = static_cast<unsigned>(std::countr_zero(left));
       left -= ((left >> scale) & 31) << scale;
       ++tlbi_cmds;
@@ -448,6 +495,32 @@ TEST_P(SmmuV3SvaInvalidation, MunmapSendsWhatR23Predicts) {
       EXPECT_EQ(b.dma(0, last, false, pasid).faults, 1u);
       EXPECT_EQ(b.dma(0, last, false, pasid2).faults, 0u);
       ASSERT_EQ(other.munmap(last, 4096).pages, 1u);
+    }
+    // Ranges an arm64 mm would have widened, given to the domain as they are (as the notifier of a
+    // CPU with range TLBIs passes them): the driver's own rule decides. Then the whole mm and an
+    // empty range, both ASID-wide.
+    auto* dom = const_cast<host::SvaDomain*>(h.sva().domain_of(h.pci_device(0), mm));
+    ASSERT_NE(dom, nullptr);
+    struct Case {
+      uint64_t start, end;
+      Expect e;
+    };
+    constexpr uint64_t base = 0x40000000;
+    const Case cases[] = {{base, base + 33 * 4096, r23(33, ril, ats, false)},
+                          {base, base + 600 * 4096, r23(600, ril, ats, false)},
+                          {0, Mm::kWholeMm, r23(0, ril, ats, false)},
+                          {base, base, r23(0, ril, ats, false)}};
+    for (size_t i = 0; i < std::size(cases); ++i) {
+      SCOPED_TRACE("direct case " + std::to_string(i));
+      const Expect& e = cases[i].e;
+      const double va0 = b.smmu("inv.tlbi_va"), asid0 = b.smmu("inv.tlbi_asid"), sync0 = b.smmu("inv.syncs"),
+                   atc0 = b.smmu("inv.atc_inv"), bat0 = b.hstat("smmu0.batches");
+      dom->invalidate(cases[i].start, cases[i].end);
+      EXPECT_EQ(b.smmu("inv.tlbi_va") - va0, e.tlbi_va);
+      EXPECT_EQ(b.smmu("inv.tlbi_asid") - asid0, e.tlbi_asid);
+      EXPECT_EQ(b.smmu("inv.syncs") - sync0, e.syncs);
+      EXPECT_EQ(b.smmu("inv.atc_inv") - atc0, e.atc_inv);
+      EXPECT_EQ(b.hstat("smmu0.batches") - bat0, e.batches);
     }
   });
 }
