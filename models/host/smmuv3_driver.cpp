@@ -97,6 +97,7 @@ void SmmuV3Driver::probe() {
   mmio_.write32(reg::CMDQ_PROD, 0);
   mmio_.write32(reg::CMDQ_CONS, 0);
   eventq_ = alloc_.alloc(uint64_t{32} << eventq_log2_, std::max<uint64_t>(32, uint64_t{32} << eventq_log2_));
+  mem_.zero(eventq_, uint64_t{32} << eventq_log2_);  // drain_events tells new records by a non-zero slot
   mmio_.write64(reg::EVENTQ_BASE, eventq_ | qbase::RWA | qbase::LOG2SIZE.make(eventq_log2_));
   mmio_.write32(reg::EVENTQ_PROD, 0);
   mmio_.write32(reg::EVENTQ_CONS, 0);
@@ -422,16 +423,26 @@ void SmmuV3Driver::submit_batch(const Cmd* cmds, size_t n, bool sync) {
 unsigned SmmuV3Driver::drain_events() {
   unsigned n = 0;
   auto lg = log::get(name_);
-  // Handling a stall may wait (the response is a command): records that arrive meanwhile are
-  // picked up by reading PROD again until the queue stays empty.
+  const auto slot = [this](uint32_t p) { return eventq_ + uint64_t{queue_index(p, eventq_log2_)} * 32; };
+  // Handling a stall may wait (its response is a command) and so may the register accesses:
+  // records that arrive meanwhile are picked up by reading PROD again until the queue stays empty.
   for (;;) {
     const uint32_t prod = mmio_.read32(reg::EVENTQ_PROD);
-    if (queue_empty(prod, evt_cons_, eventq_log2_)) break;
+    if (queue_empty(prod, evt_cons_, eventq_log2_)) {
+      // Consumed slots are cleared below, so a record in the next slot arrived after PROD was
+      // sampled. It stands for the event interrupt raised while this handler ran, which a real
+      // interrupt controller keeps pending but the host's event thread would miss: go round again.
+      uint64_t w0 = 0;
+      mem_.read(slot(evt_cons_), &w0, 8);
+      if (w0 == 0) break;
+      continue;
+    }
     std::vector<Event> batch;
     while (!queue_empty(prod, evt_cons_, eventq_log2_)) {
       uint64_t raw[EVT_DWORDS];
-      mem_.read(eventq_ + uint64_t{queue_index(evt_cons_, eventq_log2_)} * 32, raw, sizeof raw);
+      mem_.read(slot(evt_cons_), raw, sizeof raw);
       batch.push_back(decode_event(raw));
+      mem_.zero(slot(evt_cons_), sizeof raw);
       evt_cons_ = queue_inc(evt_cons_, eventq_log2_);
     }
     n += static_cast<unsigned>(batch.size());
@@ -443,11 +454,13 @@ unsigned SmmuV3Driver::drain_events() {
       if (!e.stall) continue;
       const IoPageFault f = decode_stall(e);
       ++stall_events_;
+      // As Linux: translation, access, permission and address-size faults of stage 1 are
+      // recoverable; a stall nobody can fix is aborted rather than held.
       if (iopf_ && (e.type == evt::F_TRANSLATION || e.type == evt::F_ACCESS || e.type == evt::F_PERMISSION ||
                     e.type == evt::F_ADDR_SIZE) && !e.s2)
         iopf_->report(*this, f);
       else
-        page_response(f, PageResponse::Invalid);  // nobody can fix it: abort rather than hold it
+        page_response(f, PageResponse::Invalid);
     }
   }
   return n;

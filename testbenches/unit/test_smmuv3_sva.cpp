@@ -59,14 +59,30 @@ run:
   duration: 1s
 )";
 
-std::string platform_file() {
-  static const std::string path = [] {
-    const auto p = std::filesystem::temp_directory_path() /
-                   ("iommusim-smmuv3-sva-" + std::to_string(::getpid()) + ".yaml");
-    std::ofstream(p) << kPlatform;
-    return p.string();
-  }();
-  return path;
+// One SMMUv3 that can stall with two endpoints below it (two root ports).
+constexpr const char* kShared = R"(seed: 1
+platform:
+  memory: { name: mem, size: 64GiB, latency: 90ns, bandwidth: 25.6GB/s }
+  iommus:
+    - { name: smmu0, type: smmuv3, stall: true }
+  root_ports:
+    - { name: rp0, iommu: smmu0, link: { gen: 3, width: 8 } }
+    - { name: rp1, iommu: smmu0, link: { gen: 3, width: 8 } }
+  endpoints:
+    - { name: dev0, port: rp0, rid: 01:00.0, outstanding: 1 }
+    - { name: dev1, port: rp1, rid: 02:00.0, outstanding: 1 }
+  host:
+    dma_mode: strict
+    cpu_arch: arm64
+run:
+  duration: 1s
+)";
+
+std::string platform_file(const char* text = kPlatform) {
+  const auto p = std::filesystem::temp_directory_path() /
+                 ("iommusim-smmuv3-sva-" + std::to_string(::getpid()) + "-" + (text == kPlatform ? "a" : "b") + ".yaml");
+  std::ofstream(p) << text;
+  return p.string();
 }
 
 constexpr uint64_t bits(uint64_t w, unsigned hi, unsigned lo) {
@@ -80,9 +96,9 @@ struct Bench {
   std::vector<bool> pasid_writes[2];
 
   // pasid_bits[i]: Max PASID Width given to endpoint i (0: no PASID capability).
-  Bench(const std::vector<std::string>& sets, unsigned pasid0, unsigned pasid1 = 0) {
+  Bench(const std::vector<std::string>& sets, unsigned pasid0, unsigned pasid1 = 0, const char* text = kPlatform) {
     fresh_context();
-    const PlatformConfig cfg = load_config(platform_file(), sets, default_registry());
+    const PlatformConfig cfg = load_config(platform_file(text), sets, default_registry());
     tlm::tlm_global_quantum::instance().set(sc_core::sc_time::from_value(cfg.quantum.ps));
     pf = build_platform(cfg, default_registry());
     host = pf->host;
@@ -377,6 +393,49 @@ TEST(SmmuV3Sva, StalledFaultsAreAnsweredThroughTheFaultCore) {
     const JobResult rid_fault = b.dma(0, 0x40000000, false, 0, false);
     EXPECT_EQ(rid_fault.faults, 1u);
     EXPECT_EQ(b.smmu("events.stall_aborts"), 3);
+  });
+}
+
+// Two devices sharing one mm (one SVA domain) fault page after page at the same time: every stall
+// is answered and no transaction is left held, whatever the interleaving of the event records.
+TEST(SmmuV3Sva, ConcurrentStallsFromTwoDevicesAreAllAnswered) {
+  Bench b({}, 20, 20, kShared);
+  b.run([&] {
+    auto& h = *b.host;
+    Mm& mm = h.create_mm();
+    uint32_t p0 = 0, p1 = 0;
+    ASSERT_EQ(h.sva_bind(0, mm, p0), 0);
+    ASSERT_EQ(h.sva_bind(1, mm, p1), 0);
+    EXPECT_EQ(h.sva().domains_of(mm).size(), 1u);  // per-mm sharing on one SMMU
+    constexpr uint64_t kPages = 64;
+    const auto m = mm.mmap(2 * kPages * 4096, {});
+    ASSERT_TRUE(m.ok());
+    JobResult r[2];
+    bool done[2] = {false, false};
+    sc_core::sc_event finished;
+    for (unsigned ep = 0; ep < 2; ++ep)
+      sc_core::sc_spawn([&, ep] {
+        DmaJob j;
+        j.iova = m.addr + ep * kPages * 4096;  // each device its own pages
+        j.window = kPages * 4096;
+        j.size = 64;
+        j.pattern = DmaPattern::Strided;
+        j.stride = 4096;
+        j.count = kPages;
+        j.read_fraction = ep ? 0.0 : 1.0;
+        j.pasid = ep ? p1 : p0;
+        j.pasid_valid = true;
+        r[ep] = h.run_job(ep, j);
+        done[ep] = true;
+        finished.notify(sc_core::SC_ZERO_TIME);
+      });
+    while (!(done[0] && done[1])) sc_core::wait(finished);
+    EXPECT_EQ(r[0].faults, 0u);
+    EXPECT_EQ(r[1].faults, 0u);
+    EXPECT_EQ(h.iopf().responses(PageResponse::Success), 2 * kPages);
+    EXPECT_EQ(b.smmu("events.stalled"), 2 * kPages);
+    EXPECT_EQ(b.smmu("events.stall_retries"), 2 * kPages);
+    EXPECT_EQ(mm.resident_pages(), 2 * kPages);
   });
 }
 
