@@ -3,6 +3,7 @@
 #include "models/iommu/smmuv3/smmuv3.h"
 
 #include <cstring>
+#include <stdexcept>
 
 #include "models/common/sim_time.h"
 
@@ -59,16 +60,24 @@ SmmuV3::SmmuV3(sc_core::sc_module_name name, const SmmuV3Params& p, uint64_t see
   using namespace idr0;
   idr_[0] = (p.stage2 ? S2P : 0) | (p.stage1 ? S1P : 0) | TTF.make(TTF_AARCH64) | (p.coherent ? COHACC : 0) |
             ASID16 | VMID16 | MSI | (p.sev ? SEV : 0) | (p.ats ? ATS : 0) | CD2L |
-            TTENDIAN.make(TTENDIAN_LE) | STALL_MODEL.make(p.stall ? 0 : 1) | ST_LEVEL.make(p.two_level_strtab ? 1 : 0);
+            TTENDIAN.make(TTENDIAN_LE) | STALL_MODEL.make(p.stall ? 0 : 1) | ST_LEVEL.make(p.two_level_strtab ? 1 : 0) |
+            (p.pri ? PRI : 0);
   idr_[1] = static_cast<uint32_t>(idr1::SIDSIZE.make(p.sid_bits) | idr1::SSIDSIZE.make(p.ssid_bits) |
-                                  idr1::EVENTQS.make(p.eventq_max_log2) | idr1::CMDQS.make(p.cmdq_max_log2));
-  idr_[3] = p.range_invalidation ? idr3::RIL : 0;
+                                  idr1::EVENTQS.make(p.eventq_max_log2) | idr1::CMDQS.make(p.cmdq_max_log2) |
+                                  (p.pri ? idr1::PRIQS.make(p.priq_max_log2) : 0));
+  idr_[3] = (p.range_invalidation ? idr3::RIL : 0) | (p.pri ? idr3::PPS : 0);
   unsigned oas = 0;
   while (oas < 6 && ps_bits(oas) < p.oas_bits) ++oas;
   idr_[5] = static_cast<uint32_t>(idr5::OAS.make(oas)) | idr5::GRAN4K | idr5::GRAN16K | idr5::GRAN64K |
             static_cast<uint32_t>(idr5::STALL_MAX.make(p.stall ? p.max_stalls : 0));
   for (uint64_t i = 0; i < (p.stall ? p.max_stalls : 0); ++i) stalls_.push_back(Stalled{});
   SC_THREAD(cmdq_thread);
+  if (p.pri) {  // smmuv3_pri.cpp
+    if (!p.ats) throw std::invalid_argument("smmuv3: pri needs ats");
+    priq_latency_ = to_sc(p.priq_latency);
+    pri_stats_ = std::make_unique<PriStats>(stats_);
+    SC_THREAD(priq_thread);
+  }
 }
 
 void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {

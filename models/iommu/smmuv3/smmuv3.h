@@ -16,8 +16,21 @@
 // CD has S set (STE.S1STALLD clear) holds the transaction and records the event with Stall and a
 // STAG; CMD_RESUME retries or aborts it, CMD_STALL_TERM aborts every stalled one of a stream.
 //
-// Not modelled yet: nested (stage 1 + stage 2) translation, split-stage ATS (EATS 0b10), PCIe PRI
-// (page request messages are refused; PRI_RESP is accepted and ignored), stage-2 stalls (S2S), event
+// PRI (IDR0.PRI with the `pri` parameter, smmuv3_pri.cpp, IHI 0070 chapter 8): PCIe Page Requests
+// written one at a time as 16-byte PRI queue entries at PRIQ_PROD (StreamID = RequesterID, SSV and
+// SubstreamID from the PASID prefix, Priv/Exec only with it) with a timed memory write, PROD advanced
+// once it landed; stop markers (a PASID, Last, R = W = 0) queued like any entry but never answered. A
+// full queue toggles PRIQ_PROD.OVFLG; while the overflow is unacknowledged (CONS.OVACKFLG differs)
+// every request is discarded and one with Last set is answered Success by the SMMU itself (IDR3.PPS
+// = 1: with the request's PASID); with PRIQEN or SMMUEN clear, or PRIQ_ABT_ERR active (also raised by
+// a failed entry write), requests are discarded and last ones answered Response Failure without a
+// PASID (8.2). CMD_PRI_RESP sends the PRG Response through the ATS agent (Resp 0b00 Response Failure,
+// 0b01 Invalid Request, 0b10 Success, 0b11 ILLEGAL; ignored with SMMUEN clear).
+//
+// Not modelled yet: nested (stage 1 + stage 2) translation, split-stage ATS (EATS 0b10), of PRI: the
+// STE.PPAR check (IDR3.PPS is reported as 1), Secure streams, PRIQ_IRQ_CFG MSIs (stored only; an
+// sc_event stands for the PRI queue interrupt) and without `pri` PCIe PRI altogether (page request
+// messages are refused; PRI_RESP is accepted and ignored); stage-2 stalls (S2S), event
 // queue back-pressure for stall events (a full queue terminates instead of stalling), secure
 // state, TBI, HTTU, hypervisor (EL2) regimes, MSIs for queue interrupts (an sc_event stands in),
 // ECMDQ, broadcast TLB maintenance, speculative prefetch.
@@ -29,6 +42,7 @@
 #include <tlm_utils/simple_target_socket.h>
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -70,6 +84,8 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   sc_core::sc_event& sev() { return sev_; }
   // Raised when an event record is written (stands for the event queue interrupt).
   sc_core::sc_event& eventq_irq() { return eventq_irq_; }
+  // Raised when a PRI queue entry is written (stands for the PRI queue interrupt; `pri` only).
+  sc_core::sc_event& priq_irq() { return priq_irq_; }
   StatGroup& stats() override { return stats_; }
   TranslationCore& core() { return core_; }
   // The ATS invalidation agent: the platform binds ats().down to the root ports below.
@@ -82,6 +98,20 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   // ATS traffic: messages, Translation Requests, translated transactions (smmuv3_ats.cpp).
   void ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay);
   void translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, const StreamConfig* c, sc_core::sc_time& t);
+  // PRI (smmuv3_pri.cpp): page requests accepted by the sender's call, handled in arrival order.
+  struct PriMsg {
+    PriEntry e;
+    bool stop = false;
+    sc_core::sc_time arrived;
+  };
+  void page_request(tlm::tlm_generic_payload& gp, const PcieExt& x, const sc_core::sc_time& delay);
+  void priq_thread();
+  void handle_page_request(const PriMsg& m);
+  void pri_auto_response(const PriEntry& e, bool with_pasid, uint8_t code, sc_core::sc_time t);
+  void pri_resp(const Cmd& c, sc_core::sc_time& t);
+  bool pri_resp_illegal(const uint64_t* raw) const;
+  uint32_t pri_reg_read(uint32_t off) const;
+  void pri_reg_write(uint32_t off, uint64_t v, unsigned len);
   // Configuration (smmuv3_config.cpp)
   const StreamConfig* config(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
     // Back-to-back DMA from one stream is the common case: the last entry found answers it.
@@ -150,6 +180,27 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   uint32_t idr_[6] = {};
 
   sc_core::sc_event cmdq_kick_, sev_, eventq_irq_;
+
+  // PRI queue state (`pri` only).
+  uint64_t priq_base_ = 0, priq_irq_cfg0_ = 0;
+  uint32_t priq_prod_ = 0, priq_cons_ = 0, priq_irq_cfg1_ = 0, priq_irq_cfg2_ = 0;
+  std::deque<PriMsg> pri_in_;
+  sc_core::sc_time priq_latency_;
+  sc_core::sc_event pri_kick_, priq_irq_;
+  struct PriStats {
+    StatGroup g;
+    Counter& requests;
+    Counter& queued;
+    Counter& stop_markers;
+    Counter& dropped;
+    Counter& overflows;
+    Counter& auto_success;
+    Counter& auto_failure;
+    Counter& responses;
+    Counter& responses_no_device;
+    explicit PriStats(StatGroup& parent);
+  };
+  std::unique_ptr<PriStats> pri_stats_;
 
   Counter& transactions_;
   Counter& bypassed_;

@@ -17,7 +17,8 @@ void SmmuV3::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc
     delay = sc_core::SC_ZERO_TIME;
     return;
   }
-  if (x.msg != MsgKind::None) {  // page requests: PRI is not modelled on this SMMU yet
+  if (x.msg == MsgKind::PageRequest && p_.pri) return page_request(gp, x, delay);
+  if (x.msg != MsgKind::None) {  // page requests without IDR0.PRI, or a message the SMMU never receives
     gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
     return;
   }

@@ -34,7 +34,7 @@ void SmmuV3::cmdq_thread() {
       for (uint32_t i = 0; i < n; ++i) {
         const uint64_t* raw = &buf[2 * i];
         const uint8_t opcode = static_cast<uint8_t>(raw[0] & 0xFF);
-        if (!valid_opcode(opcode)) {
+        if (!valid_opcode(opcode) || (opcode == op::PRI_RESP && pri_resp_illegal(raw))) {
           // CONS stays on the bad command; the host sees CMDQ_ERR in GERROR and CONS.ERR.
           cmdq_cons_ = qreg::CMDQ_CONS_ERR.put(cmdq_cons_, qreg::CERROR_ILL);
           gerror_ ^= gerror::CMDQ_ERR;
@@ -149,6 +149,11 @@ void SmmuV3::execute(const Cmd& c, sc_core::sc_time& t) {
         ++atc_inv_dropped_;
       return;
     }
+    case op::PRI_RESP:
+      ++cmd_other_;
+      t += other_latency_;
+      if (p_.pri) pri_resp(c, t);  // without PRI accepted and ignored, as before
+      return;
     case op::RESUME:
       ++cmd_other_;
       t += other_latency_;

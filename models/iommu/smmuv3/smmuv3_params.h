@@ -26,6 +26,13 @@ struct SmmuV3Params {
   uint64_t max_stalls = 64;        // IDR5.STALL_MAX: transactions held stalled at once
   uint64_t cmdq_max_log2 = 19;     // IDR1.CMDQS
   uint64_t eventq_max_log2 = 19;   // IDR1.EVENTQS
+  // IDR0.PRI: PCIe page requests into the PRI queue, CMD_PRI_RESP (needs ats). Off by default: Linux
+  // does not use it (R3.1) and existing configs stay as they were.
+  bool pri = false;
+  uint64_t priq_max_log2 = 19;     // IDR1.PRIQS: the architectural maximum of 2^19 entries
+  // Accepting a page request before its PRI queue entry is written. No published figure; the same
+  // as the VT-d and AMD-Vi models' page request acceptance (20 ns).
+  Time priq_latency = Time::ns(20);
   // Timing. CMD_SYNC on an empty queue measures 240-250 ns on Kunpeng 920 (timing-anchors.md);
   // the defaults below plus the memory latency of the fetch and the host's MMIO reach that.
   Time mmio_latency = Time::ns(40);  // register access, each way folded into one figure
@@ -58,6 +65,10 @@ struct SmmuV3Params {
     v.count("max_stalls", max_stalls, "transactions that can be stalled at once (IDR5.STALL_MAX); no published figure", 1, 65535);
     v.count("cmdq_max_log2", cmdq_max_log2, "largest command queue, log2 entries (IDR1.CMDQS)", 1, 19);
     v.count("eventq_max_log2", eventq_max_log2, "largest event queue, log2 entries (IDR1.EVENTQS)", 1, 19);
+    v.flag("pri", pri, "PRI supported (IDR0.PRI): page requests written to the PRI queue, CMD_PRI_RESP sends PRG "
+                       "Responses (needs ats)");
+    v.count("priq_max_log2", priq_max_log2, "largest PRI queue, log2 entries (IDR1.PRIQS)", 1, 19);
+    v.time("priq_latency", priq_latency, "time to accept a page request before its PRI queue entry is written");
     v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");
     v.time("cfgi_latency", cfgi_latency, "execution time of a CFGI_* command");
     v.time("tlbi_latency", tlbi_latency, "execution time of a TLBI_* command");
