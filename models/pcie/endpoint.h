@@ -9,9 +9,9 @@
 // device's ATC (models/pcie/atc.h) after device_latency and the lookup takes lookup_latency; a hit
 // issues a translated request (AT=Translated, translated address + offset), a miss first sends a
 // Translation Request upstream and issues once its completion has arrived (the entry is usable
-// from then on). A completion with R=W=0, or an error response, fails the access (no PRI); U=1
-// sends the access untranslated. A cached entry lacking the needed permission is re-requested
-// once. Invalidate Requests arrive on `from_link`; up to the invalidate queue depth are processed
+// from then on). A completion with R=W=0 fails the access unless PRI is usable (below), an error
+// response fails it always; U=1 sends the access untranslated. A cached entry lacking the needed
+// permission is re-requested once (then, with PRI, asked for by a page request). Invalidate Requests arrive on `from_link`; up to the invalidate queue depth are processed
 // at once, each removing its entries when it starts; its Invalidate Completion is sent inv_latency
 // later, but never before every request issued so far has completed. As for host operations,
 // ordering against the engine is exact to within one quantum.
