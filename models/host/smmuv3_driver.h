@@ -136,8 +136,6 @@ class SmmuV3Driver final : public IommuDriver {
   bool range_invalidation() const { return ril_; }
   // Stream table base (diagnostics and tests that decode the tables from memory).
   uint64_t stream_table() const { return strtab_; }
-  // Whether the master at rid has CD.S set on its CDs (0 until it is attached with a CD table).
-  bool master_stalls(uint16_t rid) const;
 
  private:
   friend class SmmuV3SvaDomain;

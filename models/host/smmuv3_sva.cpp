@@ -97,11 +97,6 @@ bool SmmuV3Driver::stall_capable(const PciDevice& dev) const {
   return stall_model_ == kStallModelForce || (stall_model_ == kStallModelStall && dev.pri_capacity == 0);
 }
 
-bool SmmuV3Driver::master_stalls(uint16_t rid) const {
-  const auto it = masters_.find(rid);
-  return it != masters_.end() && it->second.stall;
-}
-
 void SmmuV3Driver::spend_table_writes(unsigned dwords) {
   cpu_.spend(to_sc(p_.cost.pte_write) * static_cast<double>(dwords), Cpu::Cat::Other);
 }

@@ -457,6 +457,27 @@ TEST(SmmuV3Sva, WithoutStallModelFaultsTerminate) {
   });
 }
 
+TEST(SmmuV3Sva, MastersWithPriDoNotStall) {
+  Bench b({}, 20);
+  b.pci(0).pri_capacity = 32;  // test-only shortcut, as pasid_bits: before the boot reads it
+  b.run([&] {
+    auto& h = *b.host;
+    const uint16_t rid = h.pci_device(0).rid;
+    Mm& mm = h.create_mm();
+    uint32_t pasid = 0;
+    ASSERT_EQ(h.sva_bind(0, mm, pasid), 0);
+    // R3.1: Linux does not use PCIe PRI on SMMUv3; a master with PRI is not a stalling one, and an
+    // SMMU that could stall is told not to for it (STE.S1STALLD, dword1 bit 27).
+    EXPECT_EQ(bits(b.rd64(b.ste_pa(0, rid) + 8), 27, 27), 1u);
+    EXPECT_EQ(bits(b.rd64(b.cd_pa(0, rid, pasid)), 44, 44), 0u);
+    EXPECT_FALSE(h.pci_device(0).pri_enabled);
+    const auto m = mm.mmap(4096, {});
+    EXPECT_EQ(b.dma(0, m.addr, false, pasid).faults, 1u);
+    EXPECT_EQ(b.smmu("events.stalled"), 0);
+    EXPECT_EQ(h.iopf().groups(), 0u);
+  });
+}
+
 // ---- mm invalidation (R2.1 + R2.3) --------------------------------------------------------------
 
 struct Expect {
