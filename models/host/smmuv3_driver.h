@@ -19,10 +19,12 @@
 // set_dev_pasid writes the CD at SSID = PASID (CD.S when the master stalls), CFGI_CD + CMD_SYNC;
 // remove_dev_pasid clears it, CFGI_CD + CMD_SYNC, TLBI_NH_ASID + CMD_SYNC, ATC_INV of the PASID
 // + CMD_SYNC (R1.5). mm invalidations follow R2.3 with non-leaf TLBI_NH_VA (SVA cannot know
-// whether tables were freed). Recoverable faults are stalls (R3.1: no PCIe PRI on SMMUv3): a
-// master stalls when it has no PRI capability and IDR0.STALL_MODEL allows stalling (or forces
-// it); stall events are decoded into one-fault groups for the host's fault core and answered with
-// CMD_RESUME (RETRY for success, ABORT otherwise) without a CMD_SYNC (R3.5).
+// whether tables were freed; as Linux, a non-leaf range of 1 mod 32 pages gets one page more so
+// that no command has NUM = SCALE = 0). Recoverable faults are stalls (R3.1: no PCIe PRI on
+// SMMUv3): a master stalls when it has no PRI capability and IDR0.STALL_MODEL allows stalling (or
+// forces it), with CD.S on all its CDs, CD 0 included (a stall without a PASID has no handler and
+// is aborted); stall events are decoded into one-fault groups for the host's fault core and
+// answered with CMD_RESUME (RETRY for success, ABORT otherwise) without a CMD_SYNC (R3.5).
 //
 // Not modelled yet: stage-2 and nested domains, PCIe PRI (PRI queue, PRI_RESP), SEV-only or
 // polled-CONS sync completion, cmdq lock contention between CPUs (one queue writer at a time),
