@@ -72,14 +72,14 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     } else if (auto* vtd = dynamic_cast<vtd::VtdIommu*>(m)) {
       vtd->mem.bind(pf->memory->socket);
       pf->host->mmio.bind(vtd->regs);
-      iommu_index[s.name] = pf->host->add_vtd(s.name);
+      iommu_index[s.name] = pf->host->add_vtd(s.name, &vtd->prq_irq());
       upstream[s.name] = &vtd->upstream;
       ats_ports[s.name] = &vtd->ats();
       pf->vtds.push_back(vtd);
     } else if (auto* amd = dynamic_cast<amdvi::AmdVi*>(m)) {
       amd->mem.bind(pf->memory->socket);
       pf->host->mmio.bind(amd->regs);
-      iommu_index[s.name] = pf->host->add_amdvi(s.name, amd->iotlb_supported());
+      iommu_index[s.name] = pf->host->add_amdvi(s.name, amd->iotlb_supported(), &amd->ppr_irq());
       upstream[s.name] = &amd->upstream;
       ats_ports[s.name] = &amd->ats();
       pf->amdvis.push_back(amd);

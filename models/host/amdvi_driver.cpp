@@ -56,7 +56,9 @@ AmdViDriver::AmdViDriver(std::string name, const HostParams& p, PhysMem& mem, Ph
       ppr_refused_(stats_.counter("ppr_refused", "page requests answered FAILURE by the driver (R3.1)")),
       ppr_ignored_(stats_.counter("ppr_ignored", "PPR entries of another type or an unknown DeviceID, not answered")),
       ppr_overflows_(stats_.counter("ppr_overflows", "PPR log overflows seen (logging restarted)")),
-      ppr_responses_(stats_.counter("ppr_responses", "COMPLETE_PPR_REQUEST commands queued")) {}
+      ppr_responses_(stats_.counter("ppr_responses", "COMPLETE_PPR_REQUEST commands queued")) {
+  ppr_svc_.entry_cost = p.cost.prq_entry;
+}
 
 void AmdViDriver::probe() {
   efr_ = mmio_.read(reg::EXT_FEATURE, 8);

@@ -116,8 +116,8 @@ class AmdViSvaDomain final : public SvaDomain {
 
 class AmdViDriver final : public IommuDriver {
  public:
-  // What servicing the PPR log costs and how often it polls without an interrupt (not HostParams
-  // fields yet): set before probe.
+  // What servicing the PPR log costs (from HostParams::cost.prq_entry) and how often it polls when
+  // no interrupt is wired (platforms wire it; hand-built testbenches may not): set before probe.
   struct PprService {
     Time entry_cost = Time::ns(50);     // read, zero and decode one 16-byte entry, move Head
     Time poll_interval = Time::us(1);   // without set_ppr_irq: how often the entry at Head is checked

@@ -33,6 +33,9 @@ struct CpuCosts {
   Time pte_write = Time::ns(5);       // one table entry written (cached store)
   Time table_alloc = Time::ns(300);   // allocate and zero a table page
   Time cmd_build = Time::ns(10);      // build and copy one command into the queue
+  // Not measured: reading and decoding one page-request queue entry (VT-d PRQ descriptor, AMD PPR
+  // log entry) and moving the head, a few cache-missing loads and stores.
+  Time prq_entry = Time::ns(50);
   Time fq_push = Time::ns(20);        // queue an unmapped IOVA on the flush queue
   Time sync_poll = Time::ns(0);       // extra cost per wake-up while waiting for a sync
   Time poll_interval = Time::ns(10);  // spin-loop granularity while polling a status word in memory
@@ -46,6 +49,7 @@ struct CpuCosts {
     v.time("pte_write", pte_write, "write one page-table entry");
     v.time("table_alloc", table_alloc, "allocate and zero one page-table page");
     v.time("cmd_build", cmd_build, "build one invalidation command in the queue");
+    v.time("prq_entry", prq_entry, "read and decode one page-request queue / PPR log entry and move the head");
     v.time("fq_push", fq_push, "add an entry to the lazy-mode flush queue");
     v.time("sync_poll", sync_poll, "CPU time per wake-up while waiting for a sync");
     v.time("poll_interval", poll_interval, "how often a spinning CPU re-reads a status word it waits on",
@@ -56,6 +60,10 @@ struct CpuCosts {
 
 enum class SvaSharing { PerMm = 0, PerDevice = 1 };
 enum class CpuArch { X86_64 = 0, X86_64_La57 = 1, Arm64 = 2 };
+// VT-d translation-table mode (Linux intel_iommu=sm_on / sm_off). auto: scalable when the unit
+// reports scalable mode, second-stage support and device-TLB support (Linux binds SVA only to ATS
+// devices, which need ECAP.DT), else legacy.
+enum class VtdMode { Auto = 0, Legacy = 1, Scalable = 2 };
 
 // SVA binding and I/O page-fault handling (R1, R3).
 struct SvaParams {
@@ -100,6 +108,7 @@ struct HostParams {
   // The CPU's page-table format, which SVA domains share: x86-64 4-level, 5-level (LA57), or arm64
   // (VMSAv8-64, 4 KiB granule, 48-bit VA).
   CpuArch cpu_arch = CpuArch::X86_64;
+  VtdMode vtd_mode = VtdMode::Auto;
   SvaParams sva;
 
   void visit(ParamVisitor& v) {
@@ -120,6 +129,8 @@ struct HostParams {
     v.group("cost", cost, "CPU cost of each software step");
     v.choice_enum("cpu_arch", cpu_arch, {"x86_64", "x86_64_la57", "arm64"},
                   "CPU page-table format of process address spaces (what SVA domains walk)");
+    v.choice_enum("vtd_mode", vtd_mode, {"auto", "legacy", "scalable"},
+                  "VT-d translation-table mode: auto = scalable with ECAP.SMTS, SSTS and DT, else legacy");
     v.group("sva", sva, "SVA binding and I/O page-fault handling");
   }
 };

@@ -88,20 +88,24 @@ unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_
   return idx;
 }
 
-unsigned LinuxHost::add_vtd(const std::string& name) {
+unsigned LinuxHost::add_vtd(const std::string& name, sc_core::sc_event* prq_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
-  drivers_.push_back(std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_));
-  drivers_.back()->set_iopf_sink(iopf_.get());
+  auto drv = std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_);
+  drv->set_prq_irq(prq_irq);
+  drv->set_iopf_sink(iopf_.get());
+  drivers_.push_back(std::move(drv));
   event_irqs_.push_back(nullptr);  // fault records are counted by the model; no host handler yet
   return idx;
 }
 
-unsigned LinuxHost::add_amdvi(const std::string& name, bool iotlb_sup) {
+unsigned LinuxHost::add_amdvi(const std::string& name, bool iotlb_sup, sc_core::sc_event* ppr_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
   ports_.push_back(std::make_unique<MmioPort>(*this, idx));
-  drivers_.push_back(std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_, iotlb_sup));
-  drivers_.back()->set_iopf_sink(iopf_.get());
+  auto drv = std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_, iotlb_sup);
+  drv->set_ppr_irq(ppr_irq);
+  drv->set_iopf_sink(iopf_.get());
+  drivers_.push_back(std::move(drv));
   event_irqs_.push_back(nullptr);  // the event log is counted by the model; no host handler yet
   return idx;
 }

@@ -54,8 +54,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
 
   // Platform wiring (elaboration). Returns the index used by the kernel API below.
   unsigned add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq);
-  unsigned add_vtd(const std::string& name);
-  unsigned add_amdvi(const std::string& name, bool iotlb_sup = false);
+  // prq_irq / ppr_irq: the model's page-request interrupt (optional: the driver polls without it).
+  unsigned add_vtd(const std::string& name, sc_core::sc_event* prq_irq = nullptr);
+  unsigned add_amdvi(const std::string& name, bool iotlb_sup = false, sc_core::sc_event* ppr_irq = nullptr);
   unsigned add_endpoint(const std::string& name, uint16_t rid, unsigned iommu, sc_core::sc_event& irq,
                         const DeviceCaps& caps = {});
   void add_workload(unsigned ep, const StreamWorkloadParams& w);

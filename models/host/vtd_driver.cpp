@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <stdexcept>
 
 #include "models/common/log.h"
 
@@ -188,7 +189,15 @@ void VtdDriver::probe() {
   leaf_1g_ = sllps & 2;
   dt_ = ecap_ & ecap::DT;
   // The mode rule of the header: scalable mode with second-stage DMA domains where SVA can be used.
-  sm_ = (ecap_ & ecap::SMTS) && (ecap_ & ecap::SSTS) && dt_;
+  const bool sm_capable = (ecap_ & ecap::SMTS) && (ecap_ & ecap::SSTS);
+  switch (p_.vtd_mode) {
+    case VtdMode::Auto: sm_ = sm_capable && dt_; break;
+    case VtdMode::Legacy: sm_ = false; break;
+    case VtdMode::Scalable:
+      if (!sm_capable) throw std::runtime_error(name_ + ": vtd_mode scalable, but the unit does not report ECAP.SMTS and SSTS");
+      sm_ = true;
+      break;
+  }
   width_ = sm_ ? DescWidth::W256 : DescWidth::W128;
 
   root_ = alloc_.alloc(4096, 4096);

@@ -87,7 +87,7 @@ void VtdDriver::prq_service() {
     Desc d;
     mem_.read(slot, d.qw, PRQ_DESC_BYTES);
     mem_.zero(slot, PRQ_DESC_BYTES);
-    cpu_.spend(to_sc(p_.cost.cmd_build), Cpu::Cat::Other);  // read and decode one descriptor
+    cpu_.spend(to_sc(p_.cost.prq_entry), Cpu::Cat::Other);  // read and decode one descriptor
     const PageRequest r = decode_page_request(d);
     ++page_requests_;
     // R3.1: requests the driver answers itself.
@@ -164,7 +164,7 @@ void VtdDriver::drain_prq(Dev& d, uint32_t pasid) {
     for (uint32_t h = prq_index(mmio_.read(reg::PQH, 8)); h != t && h < prq_entries_; h = ring_next(h, prq_entries_)) {
       Desc x;
       mem_.read(prq_ + uint64_t{h} * PRQ_DESC_BYTES, x.qw, PRQ_DESC_BYTES);
-      cpu_.spend(to_sc(p_.cost.cmd_build), Cpu::Cat::Other);
+      cpu_.spend(to_sc(p_.cost.prq_entry), Cpu::Cat::Other);
       const PageRequest r = decode_page_request(x);
       if (r.pasid_present && r.pasid == pasid) {
         pending = true;
