@@ -102,6 +102,7 @@ struct HostParams {
   uint64_t tlbi_batch = 64;             // R2.3: commands per batch
   uint64_t qi_batch = 16;               // R2.2: VT-d descriptors per submission (plus one wait)
   uint64_t qi_log2 = 8;                 // R2.2: VT-d invalidation queue of 256 descriptors
+  uint64_t prq_order = 4;               // R3.1: VT-d page request queue of 2^4 pages = 2048 descriptors
   uint64_t ias_bits = 48;               // IOVA width of DMA domains
   bool dma_32bit_first = true;          // R5.4: PCI devices try IOVAs below 4 GiB first
   CpuCosts cost;
@@ -124,6 +125,8 @@ struct HostParams {
     v.count("tlbi_batch", tlbi_batch, "invalidation commands per batch before the driver submits", 1, 4096);
     v.count("qi_batch", qi_batch, "VT-d: invalidation descriptors per submission (each ends with a wait)", 1, 255);
     v.count("qi_log2", qi_log2, "VT-d: invalidation queue size, log2 of 128-bit descriptors", 8, 15);
+    v.count("prq_order", prq_order, "VT-d: page request queue of 2^n 4 KiB pages (128 descriptors each); also the "
+            "PRI allocation asked of devices", 0, 7);
     v.count("ias_bits", ias_bits, "input address bits of DMA domains", 32, 48);
     v.flag("dma_32bit_first", dma_32bit_first, "allocate IOVAs below 4 GiB first, as Linux does for PCI");
     v.group("cost", cost, "CPU cost of each software step");

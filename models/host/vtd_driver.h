@@ -159,10 +159,8 @@ class VtdSvaDomain final : public SvaDomain {
 
 class VtdDriver final : public IommuDriver {
  public:
-  // PRI allocation the driver asks for (Linux's PRQ_DEPTH: the queue's 2048 entries, R3.2).
-  static constexpr uint32_t kPriRequests = 2048;
-  // The page request queue: 2^kPrqOrder 4 KiB pages of 32-byte descriptors (2048, R3.1).
-  static constexpr unsigned kPrqOrder = 4;
+  // The page request queue is 2^HostParams::prq_order 4 KiB pages of 32-byte descriptors (2048 by
+  // default, R3.1); the PRI allocation the driver asks for is its depth (Linux's PRQ_DEPTH, R3.2).
 
   VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAlloc& alloc, Cpu& cpu, Mmio& mmio,
             StatGroup& parent);
@@ -265,6 +263,9 @@ class VtdDriver final : public IommuDriver {
   unsigned pri_devices_ = 0;
   sc_core::sc_event prq_kick_, prq_done_;
   sc_core::sc_event* prq_irq_ = nullptr;
+  // The interrupt stays pending while the thread services the queue (an MSI raised meanwhile is
+  // delivered afterwards), so an event between PPR's clear and the thread's next wait is not lost.
+  bool prq_irq_pending_ = false;
   StatGroup stats_;
   Counter& descs_;
   Counter& waits_;

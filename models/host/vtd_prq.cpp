@@ -16,22 +16,33 @@ const sc_core::sc_time kPrqPoll(1, sc_core::SC_US);
 }  // namespace
 
 void VtdDriver::prq_enable() {
-  prq_entries_ = prq_entries(kPrqOrder);
-  const uint64_t bytes = uint64_t{4096} << kPrqOrder;
+  const unsigned order = static_cast<unsigned>(p_.prq_order);
+  prq_entries_ = prq_entries(order);
+  const uint64_t bytes = uint64_t{4096} << order;
   prq_ = alloc_.alloc(bytes, bytes);  // naturally aligned, as the page allocator gives an order-4 block
   mem_.zero(prq_, bytes);
   cpu_.spend(to_sc(p_.cost.table_alloc) * static_cast<double>(bytes / 4096), Cpu::Cat::Other);
   prq_head_ = 0;
   mmio_.write64(reg::PQH, 0);
   mmio_.write64(reg::PQT, 0);
-  mmio_.write64(reg::PQA, prq_ | pqa::PQS.make(kPrqOrder));
+  mmio_.write64(reg::PQA, prq_ | pqa::PQS.make(order));
   mmio_.write32(reg::PECTL, 0);  // unmask the page request event
   sc_core::sc_spawn([this] { prq_thread(); }, (name_ + "_prq").c_str());
+  if (prq_irq_)
+    sc_core::sc_spawn(
+        [this] {
+          for (;;) {
+            sc_core::wait(*prq_irq_);
+            prq_irq_pending_ = true;
+            prq_kick_.notify(sc_core::SC_ZERO_TIME);
+          }
+        },
+        (name_ + "_prq_irq").c_str());
 }
 
 void VtdDriver::pri_on(PciDevice& dev) {
   if (dev.pri_enabled) return;
-  dev.set_pri(true, kPriRequests);  // R3.2: the device grants min(capacity, 2048)
+  dev.set_pri(true, prq_entries_);  // R3.2: the device grants min(capacity, the queue's depth)
   ++pri_devices_;
   prq_kick_.notify(sc_core::SC_ZERO_TIME);
 }
@@ -54,15 +65,14 @@ void VtdDriver::prq_thread() {
       sc_core::wait(prq_kick_);
       continue;
     }
-    if (!prq_pending()) {
-      // Checked and waited for without yielding in between, so an event raised while the last pass
-      // ran is never missed.
+    if (!prq_pending() && !prq_irq_pending_) {
       if (prq_irq_)
-        sc_core::wait(*prq_irq_ | prq_kick_);
+        sc_core::wait(prq_kick_);
       else
         sc_core::wait(kPrqPoll);
       continue;
     }
+    prq_irq_pending_ = false;
     prq_service();
   }
 }

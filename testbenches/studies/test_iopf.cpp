@@ -16,6 +16,7 @@
 
 #include "models/common/sim_time.h"
 #include "models/host/mm.h"
+#include "models/iommu/vtd/vtd.h"
 #include "models/pcie/endpoint.h"
 #include "testbenches/study_util.h"
 
@@ -180,6 +181,76 @@ TEST_P(IopfPri, PageRequestsStayWithinTheOutstandingAllocation) {
   // The host never held more groups than the device may have outstanding.
   EXPECT_LE(host_stat(s, "iopf.max_pending"), 2.0);
   EXPECT_GE(host_stat(s, "iopf.max_pending"), 1.0);
+}
+
+// VT-d page request queue overflow (R3.1): a 128-entry queue, a host slow to service it (2 us per
+// descriptor) and two devices that may each have 128 page requests outstanding. Requests finding the queue full set PRO and are dropped; the unit
+// answers each dropped last request with Success itself, the device retries, is denied again and
+// fails that access (it does not ask twice). Every request is still answered exactly once, the host
+// handles exactly what was queued, and once the queue drained the same pages fault in normally.
+TEST(IopfOverflow, DroppedRequestsAreAnsweredByTheUnitAndTheQueueRecovers) {
+  Scenario s = build(Arch{"iopf-vtd.yaml", "vtd", true},
+                     {"platform.host.prq_order=0", "platform.host.cost.prq_entry=2us", "platform.endpoints.acc0.outstanding=128",
+                      "platform.endpoints.acc1.outstanding=128", "platform.endpoints.acc0.pri.capacity=512",
+                      "platform.endpoints.acc1.pri.capacity=512"});
+  constexpr uint64_t kPages = 192;
+  JobResult first[2], again[2];
+  int done = 0;
+  sc_core::sc_spawn([&] {
+    s.h->wait_booted();
+    host::Mm* mm[2];
+    uint32_t pasid[2];
+    uint64_t va[2];
+    for (unsigned i = 0; i < 2; ++i) {
+      mm[i] = &s.h->create_mm();
+      ASSERT_EQ(s.h->sva_bind(i, *mm[i], pasid[i]), 0);
+      EXPECT_EQ(s.h->pci_device(i).pri_alloc, 128u);  // min(512, the queue's 128 entries)
+      va[i] = mm[i]->mmap(kPages * kPage, {}).addr;
+    }
+    sc_core::sc_spawn([&, va, pasid] {
+      first[1] = s.h->run_job(1, job(va[1], kPages, pasid[1]));
+      ++done;
+    });
+    first[0] = s.h->run_job(0, job(va[0], kPages, pasid[0]));
+    while (done < 1) sc_core::wait(sc_core::sc_time(1, sc_core::SC_US));
+    // The host drains the full queue at 2 us a descriptor, then clears PRO (R3.1): 2 ms is plenty.
+    sc_core::wait(sc_core::sc_time(2, sc_core::SC_MS));
+    // 16 pages at a time, so this pass cannot overflow the queue itself.
+    for (unsigned i = 0; i < 2; ++i)
+      for (uint64_t p = 0; p < kPages; p += 16) {
+        const JobResult r = s.h->run_job(i, job(va[i] + p * kPage, 16, pasid[i]));
+        again[i].requests += r.requests;
+        again[i].faults += r.faults;
+      }
+    sc_core::sc_stop();
+  });
+  simulate_until_stopped();
+  auto unit = [&](const char* p) {
+    double v = 0;
+    EXPECT_TRUE(s.pf->vtds.at(0)->stats().find(std::string("prq.") + p, v)) << p;
+    return v;
+  };
+  // The first burst: 2 x 128 page requests (the window's first 128 pages of each device) against a
+  // ring that holds 127 and a host that takes 2 us per descriptor while they arrive within ~30 us
+  // (one queue write each, ~110 ns apart): at most 127 + 15 queued, so at least 114 dropped.
+  EXPECT_GE(unit("overflows"), 1.0);
+  EXPECT_GE(unit("dropped"), 114.0);
+  EXPECT_EQ(unit("auto_success"), unit("dropped"));  // every request is a last one
+  double requests = 0, faults = 0;
+  for (unsigned i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const double sent = ep_stat(s, i, "pri.requests");
+    EXPECT_EQ(ep_stat(s, i, "pri.success") + ep_stat(s, i, "pri.invalid") + ep_stat(s, i, "pri.failure"), sent);
+    EXPECT_EQ(ep_stat(s, i, "pri.unexpected"), 0.0);
+    requests += sent;
+    faults += static_cast<double>(first[i].faults);
+    EXPECT_EQ(again[i].faults, 0u);  // once drained, the queue takes requests again
+    EXPECT_EQ(again[i].requests, kPages);
+  }
+  EXPECT_EQ(unit("requests"), requests);
+  EXPECT_EQ(host_stat(s, "iopf.groups"), unit("queued"));   // the host saw what was queued, once
+  EXPECT_EQ(faults, unit("auto_success"));                  // each dropped request failed its access
+  EXPECT_EQ(unit("queued") + unit("dropped"), requests);
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, IopfPri,
