@@ -57,6 +57,8 @@ void AmdViDriver::service_ppr() {
 void AmdViDriver::drain_ppr() {
   uint32_t head = mmio_.read32(reg::PPR_LOG_HEAD) & ring::PTR_MASK;
   const uint32_t tail = mmio_.read32(reg::PPR_LOG_TAIL) & ring::PTR_MASK;
+  // A tail outside the log (a broken IOMMU) would never be reached: read nothing rather than spin.
+  if (tail >= ring::bytes(ppr_len_) || head >= ring::bytes(ppr_len_)) return;
   while (head != tail) {
     uint64_t raw[PPR_QWORDS];
     mem_.read(ppr_ + head, raw, sizeof raw);
@@ -75,6 +77,7 @@ void AmdViDriver::restart_ppr_log() {
   // amd_iommu_restart_log: only once the IOMMU has stopped logging; PPRLogEn 0 -> 1 restarts it.
   if (mmio_.read32(reg::STATUS) & status::PPR_LOG_RUN) return;
   ++ppr_overflows_;
+  if (iopf_) iopf_->discard_partial(*this);  // requests of held partial groups were lost
   log::get(name_)->warn("PPR log overflowed: restarting it");
   control_ &= ~(control::PPR_LOG_EN | control::PPR_INT_EN);
   mmio_.write64(reg::CONTROL, control_);

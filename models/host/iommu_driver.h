@@ -157,12 +157,31 @@ class IopfSink {
   virtual ~IopfSink() = default;
   // Called in the driver's queue-servicing thread, in queue order.
   virtual void report(IommuDriver& from, const IoPageFault& f) = 0;
+  // The queue overflowed and requests were lost: partial groups held for `from` can never complete
+  // (R3.1, Linux's iopf_queue_discard_partial).
+  virtual void discard_partial(const IommuDriver& from) = 0;
 };
 
 // Identifier spaces the kernel shares across IOMMU instances (one per host, so runs stay independent).
 struct KernelIds {
-  uint16_t asid = 1;        // SMMUv3 ASIDs: global across SMMU instances (R1.6)
   uint16_t amd_domain = 1;  // AMD DomainIDs: one allocator for every AMD IOMMU
+
+  // SMMUv3 ASIDs: one pool over [1, 2^16) global across SMMU instances (R1.6); freed ones reused.
+  // 0 when none is left below 2^bits (the instance's ASID width).
+  uint16_t alloc_asid(unsigned bits) {
+    const uint32_t limit = uint32_t{1} << bits;
+    for (size_t i = free_asids.size(); i-- > 0;)
+      if (free_asids[i] < limit) {
+        const uint16_t a = free_asids[i];
+        free_asids.erase(free_asids.begin() + static_cast<long>(i));
+        return a;
+      }
+    if (next_asid >= limit) return 0;
+    return static_cast<uint16_t>(next_asid++);
+  }
+  void free_asid(uint16_t a) { free_asids.push_back(a); }
+  uint32_t next_asid = 1;
+  std::vector<uint16_t> free_asids;
 };
 
 // An IOVA range a DMA domain must never hand out (Linux's reserved regions).

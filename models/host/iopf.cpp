@@ -19,6 +19,8 @@ Iopf::Iopf(Cpu& cpu, const SvaParams& p, Sva& sva, StatGroup& parent)
       faults_(stats_.counter("faults", "page requests and stalls reported by the IOMMU drivers")),
       groups_(stats_.counter("groups", "fault groups formed (a request with Last and its partials)")),
       partials_(stats_.counter("partials", "requests without Last held until their group closes")),
+      partials_dropped_(stats_.counter("partials_dropped",
+                                       "held partials discarded: queue overflow, or a device over its partial limit")),
       no_handler_(stats_.counter("no_handler", "groups with no SVA bond at their (RID, PASID), answered INVALID")),
       success_(stats_.counter("success", "groups answered SUCCESS")),
       invalid_(stats_.counter("invalid", "groups answered INVALID")),
@@ -38,16 +40,20 @@ uint64_t Iopf::responses(PageResponse c) const {
 void Iopf::report(IommuDriver& from, const IoPageFault& f) {
   ++faults_;
   const sc_core::sc_time now = sc_core::sc_time_stamp();
+  auto same_device = [&](const std::pair<IommuDriver*, IoPageFault>& p) {
+    return p.first == &from && p.second.rid == f.rid;
+  };
   if (!f.last) {  // R3.3: held until the request with Last of the same group arrives
     ++partials_;
+    if (static_cast<size_t>(std::count_if(partial_.begin(), partial_.end(), same_device)) >= kMaxPartialsPerDevice) {
+      partial_.erase(std::find_if(partial_.begin(), partial_.end(), same_device));
+      ++partials_dropped_;
+    }
     partial_.emplace_back(&from, f);
     return;
   }
   Group g{&from, {}, now};
-  auto same = [&](const std::pair<IommuDriver*, IoPageFault>& p) {
-    return p.first == &from && p.second.rid == f.rid && p.second.grpid == f.grpid &&
-           p.second.pasid_valid == f.pasid_valid && p.second.pasid == f.pasid;
-  };
+  auto same = [&](const std::pair<IommuDriver*, IoPageFault>& p) { return same_device(p) && p.second.grpid == f.grpid; };
   for (const auto& p : partial_)
     if (same(p)) g.faults.push_back(p.second);
   partial_.erase(std::remove_if(partial_.begin(), partial_.end(), same), partial_.end());
@@ -70,6 +76,13 @@ void Iopf::report(IommuDriver& from, const IoPageFault& f) {
   q.kick.notify(sc_core::SC_ZERO_TIME);
 }
 
+void Iopf::discard_partial(const IommuDriver& from) {
+  const auto n = partial_.size();
+  partial_.erase(std::remove_if(partial_.begin(), partial_.end(), [&](const auto& p) { return p.first == &from; }),
+                 partial_.end());
+  partials_dropped_ += n - partial_.size();
+}
+
 void Iopf::worker(Queue& q) {
   for (;;) {
     while (q.groups.empty()) sc_core::wait(q.kick);
@@ -87,7 +100,10 @@ PageResponse Iopf::handle(const Group& g) {
   Mm* mm = sva_.find_mm(*g.drv, last.rid, last.pasid);
   if (!mm) return PageResponse::Invalid;  // unbound while queued
   for (const IoPageFault& f : g.faults) {
-    if (!f.read && !f.write && !f.exec) continue;  // nothing asked for
+    if (!f.read && !f.write && !f.exec) {  // nothing asked for: only the VMA must exist
+      if (!mm->find_vma(f.addr)) return PageResponse::Invalid;
+      continue;
+    }
     const Mm::FaultResult r = mm->fault(f.addr, f.write, f.exec, f.read);
     if (!r.ok()) {
       log::get("iopf")->debug("fault rid {:#x} pasid {} addr {:#x}: refused", f.rid, f.pasid, f.addr);

@@ -2,7 +2,7 @@
 //
 // Drivers report each page request (or stall) they read from their queue. A request without Last is
 // held as a partial of its device; the request with Last forms a group with the partials of the same
-// group index (and PASID). The handler is found by the (RID, PASID) attach: no SVA bond -> the group
+// group index of that device (RID). Partials are discarded when the driver reports a queue overflow. The handler is found by the (RID, PASID) attach: no SVA bond -> the group
 // is answered INVALID at once. Groups go to the reporting IOMMU's workqueue, whose `iopf_workers`
 // workers each handle one group at a time: the group cost (R3.4, ~2.0 us measured) then each fault in
 // order through the mm's fault handler (its own CPU cost), the first error sticky: INVALID when the mm
@@ -32,6 +32,9 @@ class Iopf final : public IopfSink {
  public:
   Iopf(Cpu& cpu, const SvaParams& p, Sva& sva, StatGroup& parent);
   void report(IommuDriver& from, const IoPageFault& f) override;
+  void discard_partial(const IommuDriver& from) override;
+  // Partials held per device beyond this are dropped, oldest first (a device that never sends Last).
+  static constexpr size_t kMaxPartialsPerDevice = 512;
 
   uint64_t groups() const { return groups_.v; }
   uint64_t responses(PageResponse c) const;
@@ -62,6 +65,7 @@ class Iopf final : public IopfSink {
   Counter& faults_;
   Counter& groups_;
   Counter& partials_;
+  Counter& partials_dropped_;
   Counter& no_handler_;
   Counter& success_;
   Counter& invalid_;

@@ -145,7 +145,9 @@ std::unique_ptr<IommuDomain> SmmuV3Driver::alloc_paging_domain() {
   // Input size: what the host asks for, capped by the 48-bit VA of a 4K stage-1 regime.
   const unsigned ias = static_cast<unsigned>(std::min<uint64_t>(p_.ias_bits, 48));
   auto pgt = std::make_unique<IoPgtableArm>(mem_, alloc_, pgtable::Granule::K4, ias, false);
-  return std::make_unique<SmmuV3Domain>(*this, ids_.asid++, std::move(pgt));
+  const uint16_t asid = alloc_asid();
+  if (!asid) throw std::runtime_error(name_ + ": no free ASID for a DMA domain");
+  return std::make_unique<SmmuV3Domain>(*this, asid, std::move(pgt));
 }
 
 int SmmuV3Driver::check_attach(const IommuDomain& d, std::string& why) const {

@@ -167,7 +167,7 @@ class SmmuV3Driver final : public IommuDriver {
   void spend_table_writes(unsigned dwords);
   bool stall_capable(const PciDevice& dev) const;
   uint16_t alloc_asid();
-  void free_asid(uint16_t asid) { free_asids_.push_back(asid); }
+  void free_asid(uint16_t asid) { ids_.free_asid(asid); }
   IoPageFault decode_stall(const smmuv3::Event& e) const;
 
   std::string name_;
@@ -191,7 +191,6 @@ class SmmuV3Driver final : public IommuDriver {
   unsigned cmdq_log2_ = 0, eventq_log2_ = 0;
   uint32_t prod_ = 0, cons_ = 0, evt_cons_ = 0;
   std::map<uint16_t, Master> masters_;  // by StreamID (= RID)
-  std::vector<uint16_t> free_asids_;    // SVA ASIDs given back by this instance
   StatGroup stats_;
   Counter& cmds_;
   Counter& syncs_;

@@ -51,14 +51,7 @@ void SmmuV3SvaDomain::invalidate(uint64_t start, uint64_t end) {
 
 uint32_t SmmuV3Driver::max_pasids() const { return s1p_ && ssid_bits_ ? uint32_t{1} << ssid_bits_ : 0; }
 
-uint16_t SmmuV3Driver::alloc_asid() {
-  if (!free_asids_.empty()) {
-    const uint16_t a = free_asids_.back();
-    free_asids_.pop_back();
-    return a;
-  }
-  return ids_.asid++;
-}
+uint16_t SmmuV3Driver::alloc_asid() { return ids_.alloc_asid(asid16_ ? 16 : 8); }
 
 std::unique_ptr<SvaDomain> SmmuV3Driver::alloc_sva_domain(Mm& mm, std::string& why) {
   // R7.3 (arm_smmu_sva_supported and the domain's format checks).
@@ -88,7 +81,12 @@ std::unique_ptr<SvaDomain> SmmuV3Driver::alloc_sva_domain(Mm& mm, std::string& w
     why = "SMMU has " + std::to_string(asid_bits) + "-bit ASIDs, fewer than the CPU's " + std::to_string(kCpuAsidBits);
     return nullptr;
   }
-  return std::make_unique<SmmuV3SvaDomain>(*this, mm, alloc_asid());
+  const uint16_t asid = alloc_asid();
+  if (!asid) {
+    why = "no free ASID";
+    return nullptr;
+  }
+  return std::make_unique<SmmuV3SvaDomain>(*this, mm, asid);
 }
 
 bool SmmuV3Driver::stall_capable(const PciDevice& dev) const {

@@ -127,6 +127,7 @@ void VtdDriver::prq_service() {
   prq_head_ = tail;
   if (mmio_.read32(reg::PRS) & prs::PRO) {
     ++prq_overflows_;
+    if (iopf_) iopf_->discard_partial(*this);  // R3.1: requests of their groups were lost
     const uint32_t h = prq_index(mmio_.read(reg::PQH, 8)), t = prq_index(mmio_.read(reg::PQT, 8));
     // Requests were lost while the queue was full; once it is empty the hardware may queue again.
     if (h == t) mmio_.write32(reg::PRS, prs::PRO);

@@ -417,5 +417,44 @@ TEST_F(SvaCoreTest, IopfFirstErrorIsStickyAndUnknownPasidIsInvalidAtOnce) {
   EXPECT_EQ(iopf->responses(PageResponse::Invalid), 2u);
 }
 
+// After an overflow the requests of a held partial group were lost: the partial is discarded, so the
+// later request with Last forms a group of its own (only its page is faulted in).
+TEST_F(SvaCoreTest, IopfPartialsAreDiscardedAfterAnOverflow) {
+  make(host::SvaSharing::PerMm);
+  auto& a = driver("vtd0", 1, false);
+  PciDevice d0 = device("d0", 0x10);
+  auto mm = new_mm();
+  uint64_t va = 0;
+  run([&] {
+    uint32_t p = 0;
+    ASSERT_EQ(sva->bind(d0, a, *mm, p), 0);
+    va = mm->mmap(2 * 4096, {}).addr;
+    a.report(pr(0x10, p, va, 9, false));
+    iopf->discard_partial(a);
+    a.report(pr(0x10, p, va + 4096, 9, true));
+  });
+  ASSERT_EQ(a.responses.size(), 1u);
+  EXPECT_EQ(a.responses[0].code, PageResponse::Success);
+  EXPECT_FALSE(mm->translate(va).has_value());
+  EXPECT_TRUE(mm->translate(va + 4096).has_value());
+}
+
+// A request asking for no access is still answered by the VMA: Invalid where there is none.
+TEST_F(SvaCoreTest, IopfNoAccessRequestNeedsAVma) {
+  make(host::SvaSharing::PerMm);
+  auto& a = driver("vtd0", 1, false);
+  PciDevice d0 = device("d0", 0x10);
+  auto mm = new_mm();
+  run([&] {
+    uint32_t p = 0;
+    ASSERT_EQ(sva->bind(d0, a, *mm, p), 0);
+    IoPageFault f = pr(0x10, p, 0x1000'0000, 4, true);  // nothing mapped there
+    f.read = false;
+    a.report(f);
+  });
+  ASSERT_EQ(a.responses.size(), 1u);
+  EXPECT_EQ(a.responses[0].code, PageResponse::Invalid);
+}
+
 }  // namespace
 }  // namespace iommusim

@@ -203,7 +203,9 @@ class FakeVtd final : public host::Mmio {
 class RecordingSink final : public host::IopfSink {
  public:
   void report(host::IommuDriver&, const IoPageFault& f) override { faults.push_back(f); }
+  void discard_partial(const host::IommuDriver&) override { ++discards; }
   std::vector<IoPageFault> faults;
+  int discards = 0;
 };
 
 // The driver on the stand-in unit, with one ATS + PASID + PRI device attached to a DMA domain.
@@ -567,6 +569,7 @@ TEST_F(VtdDriverFake, PageRequestsReportedOrAnsweredByTheDriver) {
     hw->prs |= PRS_PRO;
     sc_core::wait(sc_core::sc_time(20, sc_core::SC_US));
     EXPECT_FALSE(hw->prs & PRS_PRO);
+    EXPECT_EQ(sink.discards, 1);  // held partials can never complete: discarded
     EXPECT_EQ(sink.faults.size(), 3u);
     EXPECT_EQ(drv_stat("prq_overflows"), 1);
     drv->remove_dev_pasid(*sva, dev, 7);
