@@ -1,5 +1,5 @@
 // The small interface each architecture's host driver implements for the architecture-free
-// IOMMU core (dma-iommu, later SVA and iommufd), following Linux's iommu_ops/iommu_domain_ops.
+// IOMMU core (dma-iommu, SVA and I/O page faults; iommufd later), following Linux's iommu_ops/iommu_domain_ops.
 #pragma once
 #include <algorithm>
 #include <cstdint>

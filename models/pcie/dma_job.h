@@ -61,7 +61,8 @@ struct DmaRecord {
   uint64_t job_tag;
   bool translated = false;  // sent with AT=Translated (an address from the device's ATC)
   // When the memory request itself left the device: issue_ps plus device latency, and with ATS the
-  // ATC lookup and any Translation Request round trip before it.
+  // ATC lookup and any Translation Request (and page request) round trip before it. For a failed
+  // request: when it failed (done_ps).
   uint64_t sent_ps = 0;
 };
 

@@ -285,7 +285,9 @@ void Endpoint::complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write
   }
   ++res_.requests;
   job_latency_ps_.record((done - issue).value());
-  if (observer_) observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(last_sent_)});
+  // A successful request's memory access was the last one sent; a failed one was decided at `done`.
+  if (observer_)
+    observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(ok ? last_sent_ : done)});
 }
 
 bool Endpoint::access(uint64_t addr, uint32_t len, bool write, AddrType at_kind, const DmaJob& j, const sc_time& at,

@@ -299,7 +299,7 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   void pri_service_one(const DmaJob& j, sc_core::sc_time& now);
   void pri_step(const DmaJob& j, sc_core::sc_time& now);
   void pri_sync(const DmaJob& j, const sc_core::sc_time& until, sc_core::sc_time& now);
-  void pri_fail_group(const DmaJob& j, int g, const sc_core::sc_time& t);
+  void pri_fail_group(const DmaJob& j, int g, const sc_core::sc_time& t, sc_core::sc_time& now);
   void pri_free_group(int g);
   void pri_answer(int g, uint8_t code, const sc_core::sc_time& arrival);
   void pri_abort(bool waiting_only, const sc_core::sc_time& t);

@@ -224,7 +224,7 @@ void Endpoint::pri_pump(const DmaJob& j, sc_time& now) {
       if (pri_groups_[k].st == PriState::NeedCredit && (g < 0 || pri_groups_[k].seq < pri_groups_[g].seq)) g = k;
     if (g < 0) return;
     if (!pri_on_) {
-      pri_fail_group(j, g, pri_groups_[g].ready);
+      pri_fail_group(j, g, pri_groups_[g].ready, now);
       continue;
     }
     int c = -1;
@@ -265,7 +265,7 @@ void Endpoint::pri_send(const DmaJob& j, int g, int credit, sc_time t, sc_time& 
     --pri_sent_;
     pri_credit_free_[credit] = t;
     G.credit = -1;
-    pri_fail_group(j, g, t);
+    pri_fail_group(j, g, t, now);
   }
 }
 
@@ -347,7 +347,7 @@ void Endpoint::pri_service_one(const DmaJob& j, sc_time& now) {
   pri_pump(j, now);
 }
 
-void Endpoint::pri_fail_group(const DmaJob& j, int g, const sc_time& t) {
+void Endpoint::pri_fail_group(const DmaJob& j, int g, const sc_time& t, sc_time& now) {
   PriGroup& G = pri_groups_[g];
   for (int s = G.first; s >= 0;) {
     PriWaiter& w = pri_slots_[s];
@@ -360,8 +360,7 @@ void Endpoint::pri_fail_group(const DmaJob& j, int g, const sc_time& t) {
     s = next;
   }
   pri_free_group(g);
-  sc_time now = sim_now();
-  pri_markers(t, now);
+  pri_markers(t, now);  // may send a Stop Marker and wait: the caller's clock moves with it
 }
 
 void Endpoint::pri_free_group(int g) {

@@ -104,14 +104,15 @@ bool AtsPort::prg_response(uint16_t rid, bool pasid_valid, uint32_t pasid, uint1
   return true;
 }
 
-void AtsPort::completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_time t) {
+unsigned AtsPort::completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_time t) {
   if (t > sim_now()) sc_core::wait(t - sim_now());  // the message has arrived only at t
   t = sim_now();
   Device* d = find(rid);
   if (!d) {
     ++unexpected_;
-    return;
+    return 1;
   }
+  unsigned unexpected = 0;
   const uint8_t expected = cc == 0 ? 8 : cc;
   bool any = false;
   for (unsigned i = 0; i < ats::kItags; ++i) {
@@ -119,6 +120,7 @@ void AtsPort::completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_time
     auto it = std::find_if(d->pending.begin(), d->pending.end(), [&](const Pending& p) { return p.itag == i; });
     if (it == d->pending.end()) {
       ++unexpected_;
+      ++unexpected;
       continue;
     }
     it->cc_expected = expected;
@@ -131,6 +133,7 @@ void AtsPort::completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_time
     any = true;
   }
   if (any) changed_.notify(sc_core::SC_ZERO_TIME);
+  return unexpected;
 }
 
 std::vector<uint16_t> AtsPort::drain(sc_time& t) {

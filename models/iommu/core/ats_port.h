@@ -61,7 +61,8 @@ class AtsPort : public sc_core::sc_module {
 
   // Thread context: an Invalidate Completion arriving at absolute time t (from the IOMMU's upstream
   // socket, called in the sender's thread); waits until t so drain() sees it no earlier.
-  void completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_core::sc_time t);
+  // Returns how many of its ITags named no outstanding invalidation (an unknown rid counts as one).
+  unsigned completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_core::sc_time t);
 
   // Thread context: waits until every invalidation sent so far has completed, or until the oldest
   // unanswered one passes its time-out. Returns the requester IDs of the timed-out ones (empty on

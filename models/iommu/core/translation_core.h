@@ -90,7 +90,7 @@ class TranslationCore {
     return miss(tag, stage2, f, root, va, t, fault);
   }
 
-  // One walk without the IOTLB (also used by tests and by ATS later).
+  // One walk without the IOTLB (also used by tests).
   WalkResult walk(TlbTag tag, bool stage2, const TableFormat& f, uint64_t root, uint64_t va, sc_core::sc_time& t);
 
   // Nested translation of va: stage 1 (format s1, root s1_root) walked with every table address, the root

@@ -87,10 +87,21 @@ void SmmuV3::fail(tlm::tlm_generic_payload& gp, IoStatus st) {
 
 void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   ++transactions_;
+  // A resumed stall starts the transaction over; a loop, so repeated stalls cannot deepen the stack.
+  while (!translate_once(gp, delay)) {
+  }
+  (void)port;
+}
+
+// One attempt of the upstream path; false when a stalled transaction was resumed with a retry.
+bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   const sc_core::sc_time now = sim_now();  // only a stalled transaction waits, then starts over
   sc_core::sc_time t = now + delay;
   PcieExt* x = gp.get_extension<PcieExt>();
-  if (x && (x->at != AddrType::Untranslated || x->msg != MsgKind::None)) return ats_transport(gp, *x, delay);
+  if (x && (x->at != AddrType::Untranslated || x->msg != MsgKind::None)) {
+    ats_transport(gp, *x, delay);
+    return true;
+  }
   const uint32_t sid = x ? x->rid : 0;
   const bool ssv = x && x->pasid_valid;
   const uint32_t ssid = ssv ? x->pasid : 0;
@@ -101,7 +112,8 @@ void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_
     if (gbpa_ & gbpa::ABORT) {
       ++aborted_;
       delay = t - now;
-      return fail(gp, IoStatus::Aborted);
+      fail(gp, IoStatus::Aborted);
+      return true;
     }
     ++bypassed_;
   } else {
@@ -111,13 +123,15 @@ void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_
       ++faults_;
       record_event(ev, t);
       delay = t - now;
-      return fail(gp, IoStatus::ConfigFault);
+      fail(gp, IoStatus::ConfigFault);
+      return true;
     }
     switch (c->mode) {
       case StreamConfig::Mode::Abort:
         ++aborted_;
         delay = t - now;
-        return fail(gp, IoStatus::Aborted);
+        fail(gp, IoStatus::Aborted);
+      return true;
       case StreamConfig::Mode::Bypass: ++bypassed_; break;
       case StreamConfig::Mode::Stage1:
       case StreamConfig::Mode::Stage2: {
@@ -157,12 +171,12 @@ void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_
             ev.input_addr = va;
             switch (stall(ev, t)) {
               case StallOutcome::Retry:
-                --transactions_.v;  // the retry counts as the same transaction
-                delay = t - sim_now();
-                return up_b_transport(port, gp, delay);
+                delay = t - sim_now();  // the retry is the same transaction
+                return false;
               case StallOutcome::Abort:
                 delay = t - sim_now();
-                return fail(gp, IoStatus::Aborted);
+                fail(gp, IoStatus::Aborted);
+      return true;
               case StallOutcome::NotStalled: break;  // no room: terminated as without stalling
             }
           }
@@ -179,7 +193,8 @@ void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_
             record_event(ev, t);
           }
           delay = t - now;
-          return fail(gp, ev.type == evt::F_PERMISSION ? IoStatus::PermissionFault : IoStatus::TranslationFault);
+          fail(gp, ev.type == evt::F_PERMISSION ? IoStatus::PermissionFault : IoStatus::TranslationFault);
+      return true;
         }
         pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
         break;
@@ -190,6 +205,7 @@ void SmmuV3::up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_
   delay = t - now;
   mem->b_transport(gp, delay);
   gp.set_address(va);
+  return true;
 }
 
 bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_core::sc_time& t) {

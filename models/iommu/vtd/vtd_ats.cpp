@@ -145,11 +145,7 @@ void VtdIommu::translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, sc_
 // An Invalidate Completion for no outstanding invalidation (unknown source-id or ITag) is ICE, with the
 // sender's source-id in IQERCD.ICESID (kept from the first error until software clears ICE); the queue goes on.
 void VtdIommu::inv_completion(const PcieExt& x, sc_core::sc_time t) {
-  double before = 0, after = 0;
-  ats_.stats().find("unexpected_completions", before);
-  ats_.completion(x.rid, x.itag_or_prg, x.cc, t);
-  ats_.stats().find("unexpected_completions", after);
-  if (after == before) return;
+  if (ats_.completion(x.rid, x.itag_or_prg, x.cc, t) == 0) return;
   ++inv_ice_;
   if (fsts_ & fsts::ICE) return;
   fsts_ |= fsts::ICE;
