@@ -101,10 +101,11 @@ Counts minus(const Counts& a, const Counts& b) {
 // Builds the platform of a shipped config without its workloads and drives the scenario itself:
 // map a populated buffer, bind every device, let each read the pages to be unmapped, then one
 // measured munmap of r_pages pages, then the probes.
-Outcome run(const char* config, const char* sharing, uint64_t r_pages, std::vector<Iommu>& iommus) {
+Outcome run(const char* config, const char* sharing, uint64_t r_pages, std::vector<Iommu>& iommus,
+            std::vector<std::string> sets = {}) {
   fresh_context();
-  PlatformConfig cfg = load_config(config_path(config), {std::string("platform.host.sva.sharing=") + sharing},
-                                   default_registry());
+  sets.push_back(std::string("platform.host.sva.sharing=") + sharing);
+  PlatformConfig cfg = load_config(config_path(config), sets, default_registry());
   cfg.workloads.clear();
   tlm::tlm_global_quantum::instance().set(sc_core::sc_time::from_value(cfg.quantum.ps));
   auto pf = build_platform(cfg, default_registry());
@@ -246,6 +247,8 @@ struct Case {
   const char* config;
   const char* name;
   bool arm;  // arm64 host: the notifier widens >= 512 pages to the whole mm (R2.1)
+  bool ril = true;  // SMMUv3 range invalidation
+  std::vector<std::string> sets = {};
 };
 
 class SvaSharing : public ::testing::TestWithParam<Case> {};
@@ -253,10 +256,10 @@ class SvaSharing : public ::testing::TestWithParam<Case> {};
 TEST_P(SvaSharing, InvalidationsFollowEachDriversRule) {
   const Case& c = GetParam();
   for (const char* sharing : {"per_mm", "per_device"}) {
-    for (uint64_t pages : {uint64_t{1}, uint64_t{16}, uint64_t{600}}) {
+    for (uint64_t pages : {uint64_t{1}, uint64_t{16}, uint64_t{511}, uint64_t{600}}) {
       SCOPED_TRACE(std::string(sharing) + ", " + std::to_string(pages) + " pages");
       std::vector<Iommu> iommus;
-      const Outcome o = run(c.config, sharing, pages, iommus);
+      const Outcome o = run(c.config, sharing, pages, iommus, c.sets);
       ASSERT_EQ(o.bind_errors, 0);
       ASSERT_EQ(o.pasids.size(), 4u);
       for (uint32_t p : o.pasids) EXPECT_EQ(p, o.pasids[0]);  // one PASID per mm (R1.2)
@@ -280,7 +283,7 @@ TEST_P(SvaSharing, InvalidationsFollowEachDriversRule) {
       }
       EXPECT_EQ(o.domains, domains.size());
       const bool whole = c.arm && pages >= 512;
-      const auto want = expect(iommus, domains, pages, whole, true);
+      const auto want = expect(iommus, domains, pages, whole, c.ril);
       for (const auto& i : iommus) EXPECT_EQ(o.per_iommu.at(i.name), want.at(i.name)) << i.name;
     }
   }
@@ -289,6 +292,9 @@ TEST_P(SvaSharing, InvalidationsFollowEachDriversRule) {
 INSTANTIATE_TEST_SUITE_P(Platforms, SvaSharing,
                          ::testing::Values(Case{"sva-sharing-vtd.yaml", "vtd", false},
                                            Case{"sva-sharing-smmuv3.yaml", "smmuv3", true},
+                                           Case{"sva-sharing-smmuv3.yaml", "smmuv3_noril", true, false,
+                                                {"platform.iommus.smmu0.range_invalidation=false",
+                                                 "platform.iommus.smmu1.range_invalidation=false"}},
                                            Case{"sva-sharing-amdvi.yaml", "amdvi", false},
                                            Case{"sva-sharing-mixed.yaml", "mixed", false},
                                            Case{"sva-sharing-virtualised.yaml", "virtualised", true}),
