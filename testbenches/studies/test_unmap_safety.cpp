@@ -205,7 +205,7 @@ TEST_P(AtcSafety, NoDeviceAccessUsesAnInvalidatedAtcEntry) {
     EXPECT_GT(r.sb.must_succeed, 300u);
     // The ATC was really in use: translated requests, most of them ATC hits.
     EXPECT_GT(r.translated, 300u);
-    EXPECT_GT(r.atc_hits, 0u);
+    EXPECT_GT(r.atc_hits, r.translated / 4);  // a good share of translated requests came from the ATC
   }
 }
 
