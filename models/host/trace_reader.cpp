@@ -11,9 +11,13 @@ namespace {
 
 using Op = TraceEvent::Op;
 
-enum Key : unsigned { kBuf, kSize, kDir, kPageSize, kDev, kTime, kIova, kOffset, kPasid, kCount, kStride, kNumKeys };
-constexpr const char* kKeyNames[kNumKeys] = {"buf",  "size",   "dir",   "page_size", "dev",   "time",
-                                             "iova", "offset", "pasid", "count",     "stride"};
+enum Key : unsigned {
+  kBuf, kSize, kDir, kPageSize, kDev, kTime, kIova, kOffset, kPasid, kCount, kStride,
+  kMm, kProt, kPopulate, kWrite, kSva, kNumKeys
+};
+constexpr const char* kKeyNames[kNumKeys] = {"buf",   "size",   "dir",   "page_size", "dev",      "time",
+                                             "iova",  "offset", "pasid", "count",     "stride",   "mm",
+                                             "prot",  "populate", "write", "sva"};
 constexpr uint32_t bit(Key k) { return 1u << k; }
 
 struct OpSpec {
@@ -22,11 +26,21 @@ struct OpSpec {
   bool host, device;  // which actors may use it
   uint32_t allowed, required;
 };
-constexpr uint32_t kDevKeys = bit(kBuf) | bit(kIova) | bit(kOffset) | bit(kSize) | bit(kPasid) | bit(kCount) | bit(kStride);
+constexpr uint32_t kDevKeys =
+    bit(kBuf) | bit(kIova) | bit(kOffset) | bit(kSize) | bit(kPasid) | bit(kCount) | bit(kStride) | bit(kSva);
+constexpr uint32_t kRange = bit(kBuf) | bit(kOffset) | bit(kSize);  // a part of a process buffer
 constexpr OpSpec kOps[] = {
     {"dma_map", Op::DmaMap, true, false, bit(kBuf) | bit(kSize) | bit(kDir) | bit(kPageSize) | bit(kDev),
      bit(kBuf) | bit(kSize)},
     {"dma_unmap", Op::DmaUnmap, true, false, bit(kBuf), bit(kBuf)},
+    {"mmap", Op::Mmap, true, false, bit(kMm) | bit(kBuf) | bit(kSize) | bit(kProt) | bit(kPopulate),
+     bit(kMm) | bit(kBuf) | bit(kSize)},
+    {"touch", Op::Touch, true, false, kRange | bit(kWrite), bit(kBuf)},
+    {"munmap", Op::Munmap, true, false, kRange, bit(kBuf)},
+    {"mprotect", Op::Mprotect, true, false, kRange | bit(kProt), bit(kBuf) | bit(kProt)},
+    {"bind", Op::Bind, true, false, bit(kDev) | bit(kMm), bit(kDev) | bit(kMm)},
+    {"unbind", Op::Unbind, true, false, bit(kDev) | bit(kMm), bit(kDev) | bit(kMm)},
+    {"exit", Op::Exit, true, false, bit(kMm), bit(kMm)},
     {"wait", Op::Wait, true, true, bit(kTime), bit(kTime)},
     {"read", Op::Read, false, true, kDevKeys, bit(kSize)},
     {"write", Op::Write, false, true, kDevKeys, bit(kSize)},
@@ -174,6 +188,10 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
       if (!c) bad(why);
       return *c;
     };
+    const auto flag = [&] {
+      if (v != "0" && v != "1") bad("expected 0 or 1");
+      return v == "1";
+    };
     switch (static_cast<Key>(key)) {
       case kBuf:
         if (!valid_name(v)) bad("not a valid buffer name");
@@ -183,6 +201,22 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
         if (!valid_name(v) || v == "host") bad("not a valid endpoint name");
         ev.dev = v;
         break;
+      case kMm:
+      case kSva:
+        if (!valid_name(v)) bad("not a valid process name");
+        ev.mm = v;
+        break;
+      case kProt:
+        // Write implies read, as the process model maps it (mm.h); execute-only is not modelled.
+        if (v == "none") ev.prot = {false, false, false};
+        else if (v == "r") ev.prot = {true, false, false};
+        else if (v == "rw") ev.prot = {true, true, false};
+        else if (v == "rx") ev.prot = {true, false, true};
+        else if (v == "rwx") ev.prot = {true, true, true};
+        else bad("expected none, r, rw, rx or rwx");
+        break;
+      case kPopulate: ev.populate = flag(); break;
+      case kWrite: ev.write_access = flag(); break;
       case kSize:
         ev.size = bytes();
         if (ev.size == 0) bad("size must be at least 1 byte");
@@ -235,6 +269,8 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
     const int targets = !ev.buf.empty() + ev.has_iova + !ev.iova_of.empty();
     if (targets == 0) fail(std::string(spec->name) + " needs buf=<name> or iova=<address>");
     if (targets > 1) fail(std::string(spec->name) + " takes one of buf= and iova=, not both");
+    // With SVA the PASID is the one the device was bound with.
+    if (!ev.mm.empty() && ev.has_pasid) fail(std::string(spec->name) + " takes one of sva= and pasid=, not both");
     if (!(seen & bit(kStride))) ev.stride = ev.size;
     // Guard the arithmetic the replayer does on the extent of a burst.
     constexpr uint64_t kMax = uint64_t{1} << 62;

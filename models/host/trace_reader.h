@@ -15,8 +15,12 @@ struct TraceError : std::runtime_error {
 };
 
 struct TraceEvent {
-  enum class Op : uint8_t { DmaMap, DmaUnmap, Wait, Read, Write };
+  enum class Op : uint8_t { DmaMap, DmaUnmap, Mmap, Touch, Munmap, Mprotect, Bind, Unbind, Exit, Wait, Read, Write };
   enum class Dir : uint8_t { Bidirectional, ToDevice, FromDevice };
+  // A VMA's protection (mmap/mprotect prot=); the replayer turns it into the process model's own.
+  struct Prot {
+    bool read = true, write = true, exec = false;
+  };
 
   uint64_t time_ps = 0;  // as written (relative to the previous event if `relative`)
   bool relative = false;
@@ -26,20 +30,25 @@ struct TraceEvent {
   Op op = Op::Wait;
 
   // Fields; which ones are meaningful depends on op (see README).
-  std::string buf;          // handle name (dma_map, dma_unmap, read/write buf=)
+  std::string buf;          // handle name (dma_map, dma_unmap, mmap, touch, munmap, mprotect, read/write buf=)
+  std::string mm;           // process name: mmap, bind, unbind, exit mm=; read/write sva= (empty: no SVA)
   std::string iova_of;      // read/write iova=@name: the IOVA of that handle's last mapping
   bool has_iova = false;    // read/write iova=<addr>
   uint64_t iova = 0;
   uint64_t offset = 0;
-  uint64_t size = 0;
+  uint64_t size = 0;        // touch, munmap, mprotect: 0 means up to the end of the buffer
   uint64_t count = 1;
   uint64_t stride = 0;      // distance between burst elements; defaults to size (back-to-back)
   bool has_pasid = false;
   uint32_t pasid = 0;
   Dir dir = Dir::Bidirectional;
   uint64_t page_size = 0;   // 0: no limit (largest page that fits, as Linux)
-  std::string dev;          // dma_map: endpoint whose DMA domain maps it; empty: the workload's endpoint
+  std::string dev;          // dma_map: endpoint whose DMA domain maps it (empty: the workload's endpoint);
+                            // bind, unbind: the endpoint
   uint64_t wait_ps = 0;     // wait time=
+  Prot prot;                // mmap, mprotect
+  bool populate = false;    // mmap populate=1
+  bool write_access = false;  // touch write=1
 
   bool is_device_op() const { return op == Op::Read || op == Op::Write; }
 };

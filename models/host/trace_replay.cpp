@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <cstdio>
 #include <utility>
 
 #include "models/common/log.h"
@@ -14,22 +16,90 @@
 
 namespace iommusim::host {
 
+namespace {
+// Errno names as the kernel spells them; the lower-case form names the result counters.
+struct ErrnoName {
+  int err;
+  const char* name;
+};
+constexpr ErrnoName kErrnos[] = {{EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},    {EFAULT, "EFAULT"},
+                                 {EBUSY, "EBUSY"},   {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},    {EINVAL, "EINVAL"},
+                                 {ENOSPC, "ENOSPC"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}};
+
+// "0", "-EINVAL", or "-<n>" for an errno without a name here.
+std::string code_name(int err) {
+  if (err == 0) return "0";
+  for (const auto& e : kErrnos)
+    if (-err == e.err) return std::string("-") + e.name;
+  return std::to_string(err);
+}
+
+// "ok", "einval", or "errno<n>": the counter suffix.
+std::string counter_suffix(int err) {
+  if (err == 0) return "ok";
+  for (const auto& e : kErrnos)
+    if (-err == e.err) {
+      std::string s = e.name;
+      for (char& c : s) c = static_cast<char>(c - 'A' + 'a');
+      return s;
+    }
+  return "errno" + std::to_string(-err);
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "%#llx", static_cast<unsigned long long>(v));
+  return b;
+}
+}  // namespace
+
 // One dma_map of a handle name. Shared by the events that use it, so a DMA issued before the
 // unmap still targets this mapping's IOVA even if the name has been unmapped and mapped again.
+// An mmap binds a name the same way; its `iova` is then the process's virtual address.
 struct TraceReplay::Binding {
-  Binding(unsigned e, uint64_t sz, uint64_t line) : ep(e), size(sz), map_line(line) {}
+  Binding(unsigned e, uint64_t sz, uint64_t line, Process* p = nullptr) : ep(e), size(sz), map_line(line), proc(p) {}
   unsigned ep;
   uint64_t size;
   uint64_t map_line;
+  Process* proc;            // mmap: the process whose memory this is; null for dma_map
   uint64_t unmap_line = 0;  // 0 while live
   uint64_t pa = 0, iova = 0;
-  bool mapped = false;      // the dma_map has completed
+  bool mapped = false;      // the dma_map or mmap has completed
+  int err = 0;              // mmap: its result (a failed mmap leaves nothing to access)
+  const char* map_op() const { return proc ? "mmap" : "dma_map"; }
+};
+
+// One bind line. Device ops issued after it wait for its result: a failed bind leaves the device
+// without a PASID for the process.
+struct TraceReplay::BindOp {
+  explicit BindOp(uint64_t l) : line(l) {}
+  uint64_t line;
+  bool done = false;
+  int err = 0;
+  uint32_t pasid = 0;
+};
+
+// A process of the trace (mm= name): its address space, created by the first mmap or bind naming it.
+struct TraceReplay::Process {
+  struct Bond {
+    // Binds issued minus unbinds issued, in file order. A failed bind counts too (its unbind gets
+    // -ENOENT from the kernel), so the device stays "bound" for the trace until its unbind.
+    unsigned refs = 0;
+    uint64_t unbind_line = 0;  // the unbind that dropped the last reference
+    std::shared_ptr<BindOp> last;
+  };
+  std::string name;
+  Mm* mm = nullptr;
+  uint64_t exit_line = 0;          // 0 while alive
+  std::map<unsigned, Bond> bonds;  // by endpoint
 };
 
 struct TraceReplay::Item {
   TraceEvent ev;
-  unsigned ep = 0;                // device ops: the device; dma_map: the domain's endpoint
-  std::shared_ptr<Binding> b;     // buf= / iova=@ / dma_unmap target
+  unsigned ep = 0;                // device ops: the device; dma_map: the domain's endpoint; bind, unbind: dev=
+  std::shared_ptr<Binding> b;     // buf= / iova=@ / dma_unmap, touch, munmap, mprotect target
+  std::shared_ptr<BindOp> bind;   // bind: its record; device op with sva=: the bind it uses
+  Process* proc = nullptr;        // mmap, bind, unbind, exit, sva=
   sc_core::sc_time due;           // open loop: when the event should start
 };
 
@@ -44,7 +114,8 @@ TraceReplay::TraceReplay(LinuxHost& host, unsigned default_ep, const TraceWorklo
       default_ep_(default_ep),
       p_(p),
       events_(g.counter("events", "trace events issued")),
-      host_ops_(g.counter("host_ops", "host events (dma_map, dma_unmap, wait)")),
+      host_ops_(g.counter("host_ops", "host events (dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, "
+                                      "exit, wait)")),
       device_ops_(g.counter("device_ops", "device events (read, write, wait)")),
       requests_(g.counter("requests", "DMA requests the device ops issued")),
       bytes_(g.counter("bytes", "bytes moved by successful DMA requests")),
@@ -52,7 +123,9 @@ TraceReplay::TraceReplay(LinuxHost& host, unsigned default_ep, const TraceWorklo
       late_(g.counter("late_events", "open loop: events that started after their timestamp")),
       lateness_ps_(g.counter("lateness_ps", "open loop: total time events started after their timestamp")),
       max_lateness_ps_(g.counter("max_lateness_ps", "open loop: largest lateness of one event")),
-      elapsed_ps_(g.counter("elapsed_ps", "replay start to the completion of the last event")) {
+      elapsed_ps_(g.counter("elapsed_ps", "replay start to the completion of the last event")),
+      log_(log::get(host.name())),
+      g_(g) {
   if (!std::has_single_bit(p_.request_size) || p_.request_size > 4096)
     throw std::invalid_argument("trace workload: request_size must be a power of two no larger than 4KiB");
 }
@@ -144,8 +217,19 @@ void TraceReplay::actor_thread(Actor* a) {
   exited_.notify(sc_core::SC_ZERO_TIME);
 }
 
-// Resolves names (actor, dev=, buffer handles) in file order, when the event is issued.
+TraceReplay::Process& TraceReplay::process(const TraceEvent& e, bool create) {
+  if (auto it = procs_.find(e.mm); it != procs_.end()) return *it->second;
+  if (!create) fail(e, "process '" + e.mm + "' does not exist (no mmap or bind before this line)");
+  auto p = std::make_unique<Process>();
+  p->name = e.mm;
+  p->mm = &h_.create_mm();
+  return *procs_.emplace(e.mm, std::move(p)).first->second;
+}
+
+// Resolves names (actor, dev=, buffer handles, processes and their binds) in file order, when the
+// event is issued.
 TraceReplay::Item TraceReplay::prepare(TraceEvent&& ev) {
+  using Op = TraceEvent::Op;
   Item it;
   it.ev = std::move(ev);
   const TraceEvent& e = it.ev;
@@ -153,28 +237,118 @@ TraceReplay::Item TraceReplay::prepare(TraceEvent&& ev) {
   if (!host) it.ep = endpoint(e.actor, e, true);
   auto found = names_.find(e.buf);
   const std::shared_ptr<Binding> cur = found == names_.end() ? nullptr : found->second;
-  const auto not_mapped = [&]() -> std::string {
-    if (!cur) return "buffer '" + e.buf + "' is not mapped (no dma_map before this line)";
-    return "buffer '" + e.buf + "' is not mapped (dma_unmap at line " + std::to_string(cur->unmap_line) + ")";
+  const bool live = cur && !cur->unmap_line;
+  const auto line = [](uint64_t l) { return std::to_string(l); };
+  const auto not_mapped = [&](const char* map_op) -> std::string {
+    if (!cur) return "buffer '" + e.buf + "' is not mapped (no " + map_op + " before this line)";
+    return "buffer '" + e.buf + "' is not mapped (" + (cur->proc ? "munmap" : "dma_unmap") + " at line " +
+           line(cur->unmap_line) + ")";
+  };
+  // A process makes no system calls once it has exited; its binds may still be released.
+  const auto alive = [&](const Process& p) {
+    if (p.exit_line) fail(e, "process '" + p.name + "' has exited (exit at line " + line(p.exit_line) + ")");
+  };
+  // touch, munmap, mprotect: a live mmap'd buffer and a range inside it.
+  const auto process_range = [&] {
+    if (!live) fail(e, not_mapped("mmap"));
+    if (!cur->proc)
+      fail(e, "buffer '" + e.buf + "' is a DMA buffer (dma_map at line " + line(cur->map_line) +
+                  "), not process memory");
+    alive(*cur->proc);
+    if (e.offset >= cur->size)
+      fail(e, "offset " + std::to_string(e.offset) + " is outside buffer '" + e.buf + "' (" +
+                  units::format_bytes(cur->size) + ")");
+    if (e.size > cur->size - e.offset)
+      fail(e, "access up to offset " + std::to_string(e.offset + e.size) + " is outside buffer '" + e.buf + "' (" +
+                  units::format_bytes(cur->size) + ")");
+    it.b = cur;
+    it.proc = cur->proc;
   };
   switch (e.op) {
-    case TraceEvent::Op::DmaMap:
+    case Op::DmaMap:
       it.ep = e.dev.empty() ? default_ep_ : endpoint(e.dev, e, false);
-      if (cur && !cur->unmap_line)
-        fail(e, "buffer '" + e.buf + "' is already mapped (dma_map at line " + std::to_string(cur->map_line) + ")");
+      if (live)
+        fail(e, "buffer '" + e.buf + "' is already mapped (" + cur->map_op() + " at line " + line(cur->map_line) + ")");
       it.b = std::make_shared<Binding>(it.ep, e.size, e.line);
       names_[e.buf] = it.b;
       break;
-    case TraceEvent::Op::DmaUnmap:
-      if (!cur || cur->unmap_line) fail(e, not_mapped());
+    case Op::DmaUnmap:
+      if (!live) fail(e, not_mapped("dma_map"));
+      if (cur->proc)
+        fail(e, "buffer '" + e.buf + "' is memory of process '" + cur->proc->name + "' (mmap at line " +
+                    line(cur->map_line) + "): use munmap");
       cur->unmap_line = e.line;
       it.b = cur;
       break;
-    case TraceEvent::Op::Read:
-    case TraceEvent::Op::Write:
+    case Op::Mmap: {
+      Process& p = process(e, true);
+      alive(p);
+      if (live)
+        fail(e, "buffer '" + e.buf + "' is already mapped (" + cur->map_op() + " at line " + line(cur->map_line) + ")");
+      it.b = std::make_shared<Binding>(default_ep_, e.size, e.line, &p);
+      it.proc = &p;
+      names_[e.buf] = it.b;
+      break;
+    }
+    case Op::Touch:
+    case Op::Mprotect: process_range(); break;
+    case Op::Munmap:
+      process_range();
+      // The whole buffer: the name is released, as dma_unmap does; a part leaves a hole in it.
+      if (e.offset == 0 && (e.size == 0 || e.size == cur->size)) cur->unmap_line = e.line;
+      break;
+    case Op::Bind: {
+      it.ep = endpoint(e.dev, e, false);
+      Process& p = process(e, true);
+      alive(p);
+      Process::Bond& bond = p.bonds[it.ep];
+      ++bond.refs;
+      bond.unbind_line = 0;
+      bond.last = std::make_shared<BindOp>(e.line);
+      it.bind = bond.last;
+      it.proc = &p;
+      break;
+    }
+    case Op::Unbind: {
+      it.ep = endpoint(e.dev, e, false);
+      Process& p = process(e, false);
+      // An unbind without a bind is still issued: the kernel's answer (-ENOENT) is the result.
+      if (auto b = p.bonds.find(it.ep); b != p.bonds.end() && b->second.refs && --b->second.refs == 0)
+        b->second.unbind_line = e.line;
+      it.proc = &p;
+      break;
+    }
+    case Op::Exit: {
+      Process& p = process(e, false);
+      if (p.exit_line) fail(e, "process '" + p.name + "' has already exited (exit at line " + line(p.exit_line) + ")");
+      p.exit_line = e.line;
+      it.proc = &p;
+      break;
+    }
+    case Op::Read:
+    case Op::Write:
+      if (!e.mm.empty()) {
+        Process& p = process(e, false);
+        const auto b = p.bonds.find(it.ep);
+        if (b == p.bonds.end() || !b->second.refs)
+          fail(e, e.actor + " is not bound to process '" + p.name + "' (" +
+                      (b == p.bonds.end() ? std::string("no bind before this line")
+                                          : "unbind at line " + line(b->second.unbind_line)) +
+                      ")");
+        it.bind = b->second.last;
+        it.proc = &p;
+      }
       if (!e.buf.empty()) {
-        if (!cur || cur->unmap_line) fail(e, not_mapped());
-        if (cur->ep != it.ep)
+        if (!live) fail(e, not_mapped(e.mm.empty() ? "dma_map" : "mmap"));
+        if (cur->proc && e.mm.empty())
+          fail(e, "buffer '" + e.buf + "' is memory of process '" + cur->proc->name + "' (mmap at line " +
+                      line(cur->map_line) + "): use sva=" + cur->proc->name);
+        if (cur->proc && cur->proc != it.proc)
+          fail(e, "buffer '" + e.buf + "' is memory of process '" + cur->proc->name + "', not '" + e.mm + "'");
+        if (!cur->proc && !e.mm.empty())
+          fail(e, "buffer '" + e.buf + "' is a DMA buffer (dma_map at line " + line(cur->map_line) +
+                      "), not memory of process '" + e.mm + "'");
+        if (!cur->proc && cur->ep != it.ep)
           fail(e, "buffer '" + e.buf + "' is mapped for " + h_.endpoint_name(cur->ep) + ", not " + e.actor);
         const uint64_t end = e.offset + (e.count - 1) * e.stride + e.size;
         if (end > cur->size)
@@ -187,16 +361,21 @@ TraceReplay::Item TraceReplay::prepare(TraceEvent&& ev) {
         it.b = of->second;
       }
       break;
-    case TraceEvent::Op::Wait: break;
+    case Op::Wait: break;
   }
   return it;
 }
 
 void TraceReplay::execute(Item& it) {
-  const TraceEvent& e = it.ev;
-  // A DMA may be issued while its buffer's dma_map is still running on the host: it waits.
-  if (it.b)
-    while (!it.b->mapped && e.op != TraceEvent::Op::DmaMap) sc_core::wait(mapped_);
+  using Op = TraceEvent::Op;
+  TraceEvent& e = it.ev;
+  // A DMA or a process op may be issued while the map or bind it needs is still running on the
+  // host: it waits for it.
+  const bool maps = e.op == Op::DmaMap || e.op == Op::Mmap;
+  if (it.b && !maps)
+    while (!it.b->mapped) sc_core::wait(host_done_);
+  if (it.bind && e.op != Op::Bind)
+    while (!it.bind->done) sc_core::wait(host_done_);
   const sc_core::sc_time now = sc_core::sc_time_stamp();
   if (p_.mode == TraceMode::Open && now > it.due) {
     const uint64_t late = to_ps(now - it.due);
@@ -205,9 +384,15 @@ void TraceReplay::execute(Item& it) {
     max_lateness_ps_.v = std::max(max_lateness_ps_.v, late);
   }
   ++(e.actor == "host" ? host_ops_ : device_ops_);
+  if (it.b && !maps && it.b->err) {
+    const std::string& name = e.buf.empty() ? e.iova_of : e.buf;
+    const std::string key = e.buf.empty() ? "iova=@" + name + ": " : std::string();
+    fail(e, key + "buffer '" + name + "' is not mapped (mmap at line " + std::to_string(it.b->map_line) +
+                " failed: " + code_name(it.b->err) + ")");
+  }
   switch (e.op) {
-    case TraceEvent::Op::Wait: sc_core::wait(sc_core::sc_time::from_value(e.wait_ps)); break;
-    case TraceEvent::Op::DmaMap: {
+    case Op::Wait: sc_core::wait(sc_core::sc_time::from_value(e.wait_ps)); break;
+    case Op::DmaMap: {
       Binding& b = *it.b;
       // Physically contiguous and naturally aligned (as the page allocator gives), so large
       // pages can back the mapping when page_size allows them.
@@ -227,18 +412,109 @@ void TraceReplay::execute(Item& it) {
         fail(e, "dma_map buf=" + e.buf + ": no free IOVA space for " + units::format_bytes(e.size));
       }
       b.mapped = true;
-      mapped_.notify(sc_core::SC_ZERO_TIME);
-      log::get(h_.name())->debug("{}:{}: buf {} mapped for {} at iova {:#x}", p_.file, e.line, e.buf,
-                                 h_.endpoint_name(b.ep), b.iova);
+      host_done_.notify(sc_core::SC_ZERO_TIME);
+      const bool info = log_->should_log(spdlog::level::info);
+      report(e, 0, info ? "iova " + hex(b.iova) + " for " + h_.endpoint_name(b.ep) : std::string());
       break;
     }
-    case TraceEvent::Op::DmaUnmap:
+    case Op::DmaUnmap:
       h_.dma_unmap(it.b->ep, it.b->iova, it.b->size);
       h_.free_buffer(it.b->pa, it.b->size);
+      report(e, 0, "");
       break;
-    case TraceEvent::Op::Read:
-    case TraceEvent::Op::Write: device_op(it); break;
+    case Op::Mmap:
+    case Op::Touch:
+    case Op::Munmap:
+    case Op::Mprotect:
+    case Op::Bind:
+    case Op::Unbind:
+    case Op::Exit: host_op(it); break;
+    case Op::Read:
+    case Op::Write:
+      if (it.bind) {
+        if (it.bind->err)
+          fail(e, e.actor + " is not bound to process '" + it.proc->name + "' (bind at line " +
+                      std::to_string(it.bind->line) + " failed: " + code_name(it.bind->err) + ")");
+        e.pasid = it.bind->pasid;
+        e.has_pasid = true;
+      }
+      device_op(it);
+      break;
   }
+}
+
+// The process-memory and SVA ops. Their failures are results, reported and replayed on.
+void TraceReplay::host_op(Item& it) {
+  using Op = TraceEvent::Op;
+  const TraceEvent& e = it.ev;
+  Mm& mm = *it.proc->mm;
+  const bool info = log_->should_log(spdlog::level::info);
+  const Mm::Prot prot{e.prot.read, e.prot.write, e.prot.exec};
+  const uint64_t va = it.b ? it.b->iova + e.offset : 0;
+  const uint64_t len = !it.b ? 0 : e.size ? e.size : it.b->size - e.offset;
+  int err = 0;
+  std::string detail;  // for the log line only
+  switch (e.op) {
+    case Op::Mmap: {
+      const Mm::MmapResult r = mm.mmap(e.size, prot, e.populate);
+      it.b->err = err = r.err;
+      it.b->iova = r.addr;
+      it.b->mapped = true;
+      host_done_.notify(sc_core::SC_ZERO_TIME);
+      if (info && r.ok()) detail = "va " + hex(r.addr);
+      break;
+    }
+    case Op::Touch: {
+      const Mm::FaultResult f = mm.touch(va, len, e.write_access);
+      // The CPU would take SIGSEGV (or the OOM path): the first page it could not fault in.
+      if (!f.ok()) err = f.reason == Mm::FaultResult::Reason::NoMemory ? -ENOMEM : -EFAULT;
+      if (info && !f.ok()) detail = "at va " + hex(f.addr);
+      break;
+    }
+    case Op::Munmap: {
+      const Mm::UnmapResult r = mm.munmap(va, len);
+      err = r.err;
+      if (info && !err) detail = std::to_string(r.pages) + " resident pages freed";
+      break;
+    }
+    case Op::Mprotect: err = mm.mprotect(va, len, prot); break;
+    case Op::Bind: {
+      uint32_t pasid = 0;
+      err = h_.sva_bind(it.ep, mm, pasid);
+      it.bind->err = err;
+      it.bind->pasid = pasid;
+      it.bind->done = true;
+      host_done_.notify(sc_core::SC_ZERO_TIME);
+      if (info && !err) detail = "pasid " + std::to_string(pasid);
+      break;
+    }
+    case Op::Unbind: err = h_.sva_unbind(it.ep, mm); break;
+    case Op::Exit: {
+      const uint64_t pages = mm.exit();
+      if (info) detail = std::to_string(pages) + " pages freed";
+      break;
+    }
+    default: break;
+  }
+  report(e, err, detail);
+}
+
+void TraceReplay::report(const TraceEvent& e, int err, const std::string& detail) {
+  Counter* c = nullptr;
+  for (const Result& r : results_)
+    if (r.op == e.op && r.err == err) c = r.c;
+  if (!c) {
+    const std::string op = op_name(e.op);
+    c = &g_.counter(op + "_" + counter_suffix(err), op + " calls that returned " + code_name(err));
+    results_.push_back({e.op, err, c});
+  }
+  ++*c;
+  if (!log_->should_log(spdlog::level::info)) return;
+  std::string what = op_name(e.op);
+  if (!e.dev.empty()) what += " dev=" + e.dev;
+  if (!e.mm.empty()) what += " mm=" + e.mm;
+  if (!e.buf.empty()) what += " buf=" + e.buf;
+  log_->info("{}:{}: {} -> {}{}", p_.file, e.line, what, code_name(err), detail.empty() ? "" : " (" + detail + ")");
 }
 
 // Splits a device op into DMA jobs whose requests are at most request_size and never cross 4 KiB,

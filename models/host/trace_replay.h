@@ -8,6 +8,9 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include <spdlog/logger.h>
 
 #include "models/common/stats.h"
 #include "models/host/trace_reader.h"
@@ -20,7 +23,9 @@ class LinuxHost;
 // One `trace` workload. Open loop: the calling thread reads events and hands each, at its
 // timestamp, to a helper thread per actor (host or endpoint), which runs its events in order and
 // counts how late each started. Closed loop: the calling thread runs every event itself, in order.
-// Buffer handles are resolved when an event is issued, in file order (see traces/README.md).
+// Buffer handles, processes and their binds are resolved when an event is issued, in file order (see
+// traces/README.md). Host ops report their result code (0 or -errno) as counters and at info level;
+// a failing op is part of the trace's behaviour, not bad input, so the replay goes on.
 class TraceReplay {
  public:
   // At most this many issued events wait per actor; the reader stalls beyond (bounded memory).
@@ -34,12 +39,17 @@ class TraceReplay {
 
  private:
   struct Binding;
+  struct BindOp;
+  struct Process;
   struct Item;
   struct Actor;
 
   Item prepare(TraceEvent&& ev);
   void execute(Item& it);
+  Process& process(const TraceEvent& ev, bool create);
+  void host_op(Item& it);
   void device_op(Item& it);
+  void report(const TraceEvent& ev, int err, const std::string& detail);
   void job(unsigned ep, const TraceEvent& ev, uint64_t iova, uint64_t size, uint64_t stride, uint64_t count);
   Actor& actor(const Item& it);
   void actor_thread(Actor* a);
@@ -52,9 +62,10 @@ class TraceReplay {
   TraceWorkloadParams p_;
   sc_core::sc_time t0_;
   std::unordered_map<std::string, std::shared_ptr<Binding>> names_;  // latest binding per handle
+  std::unordered_map<std::string, std::unique_ptr<Process>> procs_;  // by mm= name; pointers stay valid
   std::map<std::string, unsigned> ep_cache_;
   std::map<int, std::unique_ptr<Actor>> actors_;  // -1: host, else endpoint index
-  sc_core::sc_event mapped_, exited_, never_;
+  sc_core::sc_event host_done_, exited_, never_;  // host_done_: a dma_map, mmap or bind completed
 
   Counter& events_;
   Counter& host_ops_;
@@ -66,6 +77,14 @@ class TraceReplay {
   Counter& lateness_ps_;
   Counter& max_lateness_ps_;
   Counter& elapsed_ps_;
+  std::shared_ptr<spdlog::logger> log_;
+  struct Result {
+    TraceEvent::Op op;
+    int err;
+    Counter* c;
+  };
+  std::vector<Result> results_;  // "<op>_<code>" counters, created on first use
+  StatGroup& g_;
 };
 
 }  // namespace iommusim::host

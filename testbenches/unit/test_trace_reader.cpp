@@ -1,4 +1,5 @@
-// Unit tests for the trace parser (models/host/trace_reader.cpp): every op and key, units, times, errors, streaming.
+// Unit tests for the trace parser (models/host/trace_reader.cpp): every op and key, units, times, errors, streaming,
+// and the process and SVA ops (mmap, touch, munmap, mprotect, bind, unbind, exit, sva=).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,16 +173,16 @@ TEST_F(TraceReaderTest, Errors) {
   EXPECT_EQ(error_of("2us host wait time=1ns\n1us host wait time=1ns\n"),
             f + "2: time 1us is before the previous event's 2us (events must be in time order)");
   EXPECT_EQ(err("0 9nic read iova=0 size=1"), f + "3: bad actor name '9nic'");
-  EXPECT_EQ(err("0 host mmap size=4KiB"), f + "3: unknown op 'mmap' for host (host ops: dma_map, dma_unmap, wait)");
-  EXPECT_EQ(err("0 host read iova=0 size=1"), f + "3: unknown op 'read' for host (host ops: dma_map, dma_unmap, wait)");
+  EXPECT_EQ(err("0 host munmap_all buf=a"), f + "3: unknown op 'munmap_all' for host (host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, exit, wait)");
+  EXPECT_EQ(err("0 host read iova=0 size=1"), f + "3: unknown op 'read' for host (host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, exit, wait)");
   EXPECT_EQ(err("0 nic0 dma_map buf=b size=1"),
             f + "3: unknown op 'dma_map' for device 'nic0' (device ops: wait, read, write)");
   EXPECT_EQ(err("0 nic0 read size"), f + "3: expected key=value, got 'size'");
   EXPECT_EQ(err("0 nic0 read =4 size=1"), f + "3: expected key=value, got '=4'");
   EXPECT_EQ(err("0 nic0 read buf=a size=1 foo=2"),
-            f + "3: unknown key 'foo' for read (keys: buf, size, iova, offset, pasid, count, stride)");
+            f + "3: unknown key 'foo' for read (keys: buf, size, iova, offset, pasid, count, stride, sva)");
   EXPECT_EQ(err("0 nic0 write buf=a size=1 dir=to_device"),
-            f + "3: unknown key 'dir' for write (keys: buf, size, iova, offset, pasid, count, stride)");
+            f + "3: unknown key 'dir' for write (keys: buf, size, iova, offset, pasid, count, stride, sva)");
   EXPECT_EQ(err("0 host dma_unmap buf=a size=4KiB"), f + "3: unknown key 'size' for dma_unmap (keys: buf)");
   EXPECT_EQ(err("0 host dma_map buf=b size=1 time=1ns"),
             f + "3: unknown key 'time' for dma_map (keys: buf, size, dir, page_size, dev)");
@@ -216,7 +217,7 @@ TEST_F(TraceReaderTest, Errors) {
             f + "3: burst extent (offset + (count-1)*stride + size) is too large");
   EXPECT_EQ(err("0 nic0 read iova=0 size=" + std::string(TraceReader::kMaxLine, '1')),
             f + "3: line longer than 4096 characters");
-  EXPECT_EQ(error_of(pre + "0 host wait time=1ns # ok\n0 host nope\n"), f + "4: unknown op 'nope' for host (host ops: dma_map, dma_unmap, wait)");
+  EXPECT_EQ(error_of(pre + "0 host wait time=1ns # ok\n0 host nope\n"), f + "4: unknown op 'nope' for host (host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, exit, wait)");
 
   try {
     TraceReader r((dir_ / "missing.trace").string());
@@ -224,6 +225,109 @@ TEST_F(TraceReaderTest, Errors) {
   } catch (const TraceError& e) {
     EXPECT_EQ(std::string(e.what()), (dir_ / "missing.trace").string() + ": cannot open trace file");
   }
+}
+
+TEST_F(TraceReaderTest, ProcessAndSvaOps) {
+  const auto v = read_all(
+      "0 host mmap mm=proc buf=in size=32KiB\n"
+      "0 host mmap mm=proc buf=ro size=5000 prot=r populate=1\n"
+      "0 host touch buf=in\n"
+      "0 host touch buf=in offset=8KiB size=4KiB write=1\n"
+      "0 host munmap buf=in offset=16KiB size=16KiB\n"
+      "0 host munmap buf=ro\n"
+      "0 host mprotect buf=in prot=rx size=4KiB\n"
+      "0 host bind dev=acc0 mm=proc\n"
+      "0 host unbind mm=proc dev=acc0\n"
+      "0 host exit mm=proc\n"
+      "0 acc0 read sva=proc buf=in offset=64 size=64 count=2\n"
+      "0 acc0 write sva=proc iova=0x7eff0000 size=8\n"
+      "0 acc0 read sva=proc iova=@in size=8\n");
+  ASSERT_EQ(v.size(), 13u);
+  EXPECT_EQ(v[0].op, Op::Mmap);
+  EXPECT_EQ(v[0].mm, "proc");
+  EXPECT_EQ(v[0].buf, "in");
+  EXPECT_EQ(v[0].size, 32768u);
+  EXPECT_TRUE(v[0].prot.read && v[0].prot.write && !v[0].prot.exec);  // rw by default
+  EXPECT_FALSE(v[0].populate);
+  EXPECT_EQ(v[1].size, 5000u);
+  EXPECT_TRUE(v[1].prot.read && !v[1].prot.write && !v[1].prot.exec);
+  EXPECT_TRUE(v[1].populate);
+  EXPECT_EQ(v[2].op, Op::Touch);
+  EXPECT_EQ(v[2].offset, 0u);
+  EXPECT_EQ(v[2].size, 0u);  // to the end of the buffer
+  EXPECT_FALSE(v[2].write_access);
+  EXPECT_EQ(v[3].offset, 8192u);
+  EXPECT_EQ(v[3].size, 4096u);
+  EXPECT_TRUE(v[3].write_access);
+  EXPECT_EQ(v[4].op, Op::Munmap);
+  EXPECT_EQ(v[4].offset, 16384u);
+  EXPECT_EQ(v[4].size, 16384u);
+  EXPECT_EQ(v[5].size, 0u);
+  EXPECT_EQ(v[6].op, Op::Mprotect);
+  EXPECT_TRUE(v[6].prot.read && !v[6].prot.write && v[6].prot.exec);
+  EXPECT_EQ(v[7].op, Op::Bind);
+  EXPECT_EQ(v[7].dev, "acc0");
+  EXPECT_EQ(v[7].mm, "proc");
+  EXPECT_EQ(v[8].op, Op::Unbind);
+  EXPECT_EQ(v[8].dev, "acc0");
+  EXPECT_EQ(v[8].mm, "proc");
+  EXPECT_EQ(v[9].op, Op::Exit);
+  EXPECT_EQ(v[9].mm, "proc");
+  EXPECT_EQ(v[10].op, Op::Read);
+  EXPECT_EQ(v[10].mm, "proc");
+  EXPECT_EQ(v[10].buf, "in");
+  EXPECT_FALSE(v[10].has_pasid);  // the replayer supplies the bind's PASID
+  EXPECT_EQ(v[10].stride, 64u);
+  EXPECT_EQ(v[11].op, Op::Write);
+  EXPECT_TRUE(v[11].has_iova);
+  EXPECT_EQ(v[11].iova, 0x7eff0000u);
+  EXPECT_EQ(v[12].iova_of, "in");
+  EXPECT_EQ(read_all("0 host mprotect buf=a prot=none\n")[0].prot.read, false);
+  EXPECT_EQ(read_all("0 host mmap mm=p buf=a size=1 prot=rwx populate=0\n")[0].prot.exec, true);
+  EXPECT_EQ(read_all("0 host touch buf=a write=0\n")[0].write_access, false);
+  EXPECT_EQ(read_all("0 acc0 read iova=0 size=1\n")[0].mm, "");  // no sva=: not a process access
+}
+
+TEST_F(TraceReaderTest, ProcessAndSvaErrors) {
+  const std::string f = path() + ":";
+  const std::string pre = "0 host mmap mm=proc buf=a size=4KiB\n0 host bind dev=acc0 mm=proc\n";  // errors: line 3
+  const auto err = [&](const std::string& line) { return error_of(pre + line + "\n"); };
+  EXPECT_EQ(err("0 host mmap buf=b size=4KiB"), f + "3: missing key 'mm' for mmap");
+  EXPECT_EQ(err("0 host mmap mm=proc size=4KiB"), f + "3: missing key 'buf' for mmap");
+  EXPECT_EQ(err("0 host mmap mm=proc buf=b"), f + "3: missing key 'size' for mmap");
+  EXPECT_EQ(err("0 host bind dev=acc0"), f + "3: missing key 'mm' for bind");
+  EXPECT_EQ(err("0 host bind mm=proc"), f + "3: missing key 'dev' for bind");
+  EXPECT_EQ(err("0 host unbind dev=acc0"), f + "3: missing key 'mm' for unbind");
+  EXPECT_EQ(err("0 host exit"), f + "3: missing key 'mm' for exit");
+  EXPECT_EQ(err("0 host touch size=1"), f + "3: missing key 'buf' for touch");
+  EXPECT_EQ(err("0 host munmap offset=0"), f + "3: missing key 'buf' for munmap");
+  EXPECT_EQ(err("0 host mprotect buf=a"), f + "3: missing key 'prot' for mprotect");
+  EXPECT_EQ(err("0 host mmap mm=proc buf=b size=4KiB prot=wx"), f + "3: prot=wx: expected none, r, rw, rx or rwx");
+  EXPECT_EQ(err("0 host mprotect buf=a prot=RW"), f + "3: prot=RW: expected none, r, rw, rx or rwx");
+  EXPECT_EQ(err("0 host mmap mm=proc buf=b size=4KiB populate=yes"), f + "3: populate=yes: expected 0 or 1");
+  EXPECT_EQ(err("0 host touch buf=a write=2"), f + "3: write=2: expected 0 or 1");
+  EXPECT_EQ(err("0 host mmap mm=9p buf=b size=1"), f + "3: mm=9p: not a valid process name");
+  EXPECT_EQ(err("0 acc0 read sva=p/q buf=a size=1"), f + "3: sva=p/q: not a valid process name");
+  EXPECT_EQ(err("0 host bind dev=host mm=proc"), f + "3: dev=host: not a valid endpoint name");
+  EXPECT_EQ(err("0 host mmap mm=proc buf=b size=0"), f + "3: size=0: size must be at least 1 byte");
+  EXPECT_EQ(err("0 host mmap mm=proc buf=b size=1 dir=to_device"),
+            f + "3: unknown key 'dir' for mmap (keys: buf, size, mm, prot, populate)");
+  EXPECT_EQ(err("0 host touch buf=a prot=r"), f + "3: unknown key 'prot' for touch (keys: buf, size, offset, write)");
+  EXPECT_EQ(err("0 host munmap buf=a write=1"), f + "3: unknown key 'write' for munmap (keys: buf, size, offset)");
+  EXPECT_EQ(err("0 host mprotect buf=a prot=r populate=1"),
+            f + "3: unknown key 'populate' for mprotect (keys: buf, size, offset, prot)");
+  EXPECT_EQ(err("0 host bind dev=acc0 mm=proc pasid=1"), f + "3: unknown key 'pasid' for bind (keys: dev, mm)");
+  EXPECT_EQ(err("0 host unbind dev=acc0 mm=proc buf=a"), f + "3: unknown key 'buf' for unbind (keys: dev, mm)");
+  EXPECT_EQ(err("0 host exit mm=proc dev=acc0"), f + "3: unknown key 'dev' for exit (keys: mm)");
+  EXPECT_EQ(err("0 acc0 read mm=proc buf=a size=1"),
+            f + "3: unknown key 'mm' for read (keys: buf, size, iova, offset, pasid, count, stride, sva)");
+  EXPECT_EQ(err("0 host dma_map buf=b size=1 sva=proc"),
+            f + "3: unknown key 'sva' for dma_map (keys: buf, size, dir, page_size, dev)");
+  EXPECT_EQ(err("0 acc0 read sva=proc buf=a size=1 pasid=3"), f + "3: read takes one of sva= and pasid=, not both");
+  EXPECT_EQ(err("0 acc0 write sva=proc size=1"), f + "3: write needs buf=<name> or iova=<address>");
+  EXPECT_EQ(err("0 acc0 bind dev=acc0 mm=proc"),
+            f + "3: unknown op 'bind' for device 'acc0' (device ops: wait, read, write)");
+  EXPECT_EQ(err("0 host mmap mm=proc mm=q buf=b size=1"), f + "3: key 'mm' given twice");
 }
 
 TEST_F(TraceReaderTest, LongestLineAccepted) {
