@@ -15,18 +15,12 @@ void AmdVi::unsupported_request(tlm::tlm_generic_payload& gp, PcieExt& x) {
 }
 
 void AmdVi::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay) {
-  if (x.msg == MsgKind::AtsInvCompletion) {
-    // Runs in the sender's thread: completion() waits until the message has arrived.
-    ats_.completion(x.rid, x.itag_or_prg, x.cc, sim_now() + delay);
-    gp.set_response_status(tlm::TLM_OK_RESPONSE);
-    delay = sc_core::SC_ZERO_TIME;
+  // Page requests always reach page_request(), which refuses them without PPRSup.
+  if (AtsPort::upstream_message(
+          gp, x, delay, true,
+          [this](const PcieExt& m, sc_core::sc_time at) { ats_.completion(m.rid, m.itag_or_prg, m.cc, at); },
+          [&] { page_request(gp, x, delay); }))
     return;
-  }
-  if (x.msg == MsgKind::PageRequest) return page_request(gp, x, delay);
-  if (x.msg != MsgKind::None) {  // no other message goes upstream to the IOMMU
-    gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
-    return;
-  }
   ++transactions_;
   const sc_core::sc_time now = sim_now();  // nothing below waits
   sc_core::sc_time t = now + delay;

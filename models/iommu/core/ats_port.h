@@ -25,6 +25,8 @@
 
 #include "models/common/params.h"
 #include "models/common/payload_pool.h"
+#include "models/common/pcie_ext.h"
+#include "models/common/sim_time.h"
 #include "models/common/stats.h"
 
 namespace iommusim {
@@ -63,6 +65,32 @@ class AtsPort : public sc_core::sc_module {
   // socket, called in the sender's thread); waits until t so drain() sees it no earlier.
   // Returns how many of its ITags named no outstanding invalidation (an unknown rid counts as one).
   unsigned completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_core::sc_time t);
+
+  // The messages an IOMMU receives upstream, the same for every architecture: an Invalidate
+  // Completion goes to on_completion(x, arrival) (which calls completion()), a Page Request to
+  // on_page_request() when the IOMMU takes page requests, anything else is an error response.
+  // Returns false for an ordinary request (msg None), which the caller translates.
+  template <class OnCompletion, class OnPageRequest>
+  static bool upstream_message(tlm::tlm_generic_payload& gp, const PcieExt& x, sc_core::sc_time& delay,
+                               bool takes_page_requests, OnCompletion on_completion, OnPageRequest on_page_request) {
+    switch (x.msg) {
+      case MsgKind::None: return false;
+      case MsgKind::AtsInvCompletion:
+        on_completion(x, sim_now() + delay);  // waits until the message has arrived
+        gp.set_response_status(tlm::TLM_OK_RESPONSE);
+        delay = sc_core::SC_ZERO_TIME;
+        return true;
+      case MsgKind::PageRequest:
+        if (takes_page_requests) {
+          on_page_request();
+          return true;
+        }
+        break;
+      default: break;  // downstream-only messages never reach an IOMMU
+    }
+    gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
+    return true;
+  }
 
   // Thread context: waits until every invalidation sent so far has completed, or until the oldest
   // unanswered one passes its time-out. Returns the requester IDs of the timed-out ones (empty on

@@ -9,19 +9,13 @@
 namespace iommusim::smmuv3 {
 
 void SmmuV3::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay) {
+  if (AtsPort::upstream_message(
+          gp, x, delay, p_.pri,  // page requests only with IDR0.PRI
+          [this](const PcieExt& m, sc_core::sc_time at) { ats_.completion(m.rid, m.itag_or_prg, m.cc, at); },
+          [&] { page_request(gp, x, delay); }))
+    return;
   const sc_core::sc_time now = sim_now();
   sc_core::sc_time t = now + delay;
-  if (x.msg == MsgKind::AtsInvCompletion) {
-    ats_.completion(x.rid, x.itag_or_prg, x.cc, t);  // waits until the message has arrived
-    gp.set_response_status(tlm::TLM_OK_RESPONSE);
-    delay = sc_core::SC_ZERO_TIME;
-    return;
-  }
-  if (x.msg == MsgKind::PageRequest && p_.pri) return page_request(gp, x, delay);
-  if (x.msg != MsgKind::None) {  // page requests without IDR0.PRI, or a message the SMMU never receives
-    gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
-    return;
-  }
   ++transactions_;
   const uint32_t sid = x.rid;
   if (!(cr0_ & cr0::SMMUEN)) {

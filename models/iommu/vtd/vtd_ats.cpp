@@ -10,17 +10,11 @@
 namespace iommusim::vtd {
 
 void VtdIommu::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay) {
-  if (x.msg == MsgKind::AtsInvCompletion) {
-    inv_completion(x, sim_now() + delay);  // waits until the message has arrived
-    gp.set_response_status(tlm::TLM_OK_RESPONSE);
-    delay = sc_core::SC_ZERO_TIME;
+  if (AtsPort::upstream_message(
+          gp, x, delay, p_.page_requests,  // page requests only with ECAP.PRS
+          [this](const PcieExt& m, sc_core::sc_time at) { inv_completion(m, at); },
+          [&] { page_request(gp, x, delay); }))
     return;
-  }
-  if (x.msg == MsgKind::PageRequest && p_.page_requests) return page_request(gp, x, delay);
-  if (x.msg != MsgKind::None) {  // page requests without ECAP.PRS, or a message the IOMMU never receives
-    gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
-    return;
-  }
   ++transactions_;
   const sc_core::sc_time now = sim_now();  // nothing below waits
   sc_core::sc_time t = now + delay;
