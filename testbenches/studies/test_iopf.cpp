@@ -154,7 +154,8 @@ TEST_P(Iopf, InvalidAddressesAreAnsweredInvalidRequest) {
 
 INSTANTIATE_TEST_SUITE_P(Platforms, Iopf,
                          ::testing::Values(Arch{"iopf-vtd.yaml", "vtd", true}, Arch{"iopf-amdvi.yaml", "amdvi", true},
-                                           Arch{"iopf-smmuv3.yaml", "smmuv3", false}),
+                                           Arch{"iopf-smmuv3.yaml", "smmuv3", false},
+                                           Arch{"iopf-mixed.yaml", "mixed", true}),
                          [](const ::testing::TestParamInfo<Arch>& i) { return std::string(i.param.name); });
 
 class IopfPri : public ::testing::TestWithParam<Arch> {};
@@ -254,7 +255,8 @@ TEST(IopfOverflow, DroppedRequestsAreAnsweredByTheUnitAndTheQueueRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, IopfPri,
-                         ::testing::Values(Arch{"iopf-vtd.yaml", "vtd", true}, Arch{"iopf-amdvi.yaml", "amdvi", true}),
+                         ::testing::Values(Arch{"iopf-vtd.yaml", "vtd", true}, Arch{"iopf-amdvi.yaml", "amdvi", true},
+                                           Arch{"iopf-mixed.yaml", "mixed", true}),
                          [](const ::testing::TestParamInfo<Arch>& i) { return std::string(i.param.name); });
 
 // The amortisation curve (timing-anchors.md: 17.2% of the fault-free throughput with every page
