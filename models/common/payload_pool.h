@@ -23,11 +23,8 @@ class PayloadPool : public tlm::tlm_mm_interface {
     return acquire(e);
   }
   // Also hands back the payload's PcieExt, saving the initiator an extension lookup.
-  tlm::tlm_generic_payload* acquire(PcieExt*& ext) {
-    if (!free_) {
-      all_.push_back(std::make_unique<Pooled>(this));
-      free_ = all_.back().get();
-    }
+  [[gnu::always_inline]] tlm::tlm_generic_payload* acquire(PcieExt*& ext) {
+    if (!free_) grow();
     Pooled* p = free_;
     free_ = p->next_free;
     ext = &p->ext;
@@ -39,6 +36,11 @@ class PayloadPool : public tlm::tlm_mm_interface {
     p->set_byte_enable_length(0);
     p->set_streaming_width(0);
     return p;
+  }
+  // The cold path, out of line so acquire() stays small enough to inline into every initiator.
+  [[gnu::noinline]] void grow() {
+    all_.push_back(std::make_unique<Pooled>(this));
+    free_ = all_.back().get();
   }
   // tlm_mm_interface: called when the reference count drops to zero. Only this pool's payloads
   // name it as their memory manager, so p is one of ours.

@@ -271,24 +271,6 @@ void Endpoint::run(const DmaJob& j) {
   last_result_ = res_;
 }
 
-void Endpoint::complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write, bool ok, const sc_time& issue,
-                        const sc_time& done, bool translated) {
-  if (done > last_done_) last_done_ = done;
-  if (done > job_end_) job_end_ = done;
-  if (ok) {
-    ++(write ? writes_ : reads_);
-    bytes_ += len;
-    res_.bytes += len;
-  } else {
-    ++faults_;
-    ++res_.faults;
-  }
-  ++res_.requests;
-  job_latency_ps_.record((done - issue).value());
-  // A successful request's memory access was the last one sent; a failed one was decided at `done`.
-  if (observer_)
-    observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(ok ? last_sent_ : done)});
-}
 
 bool Endpoint::access(uint64_t addr, uint32_t len, bool write, AddrType at_kind, const DmaJob& j, const sc_time& at,
                       sc_time& now, sc_time& done) {

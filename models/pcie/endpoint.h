@@ -59,6 +59,7 @@
 #include "models/common/params.h"
 #include "models/common/payload_pool.h"
 #include "models/common/rng.h"
+#include "models/common/sim_time.h"
 #include "models/common/stats.h"
 #include "models/iommu/core/cache_params.h"
 #include "models/pcie/atc.h"
@@ -217,8 +218,9 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   void pri_setup();
 
   // One memory request on `dma` at absolute time `at`; returns whether it succeeded, sets done.
-  bool access(uint64_t addr, uint32_t len, bool write, AddrType at_kind, const DmaJob& j, const sc_core::sc_time& at,
-              sc_core::sc_time& now, sc_core::sc_time& done);
+  // Inlined into the engine loop: the hot path of every DMA.
+  [[gnu::always_inline]] bool access(uint64_t addr, uint32_t len, bool write, AddrType at_kind, const DmaJob& j,
+                                     const sc_core::sc_time& at, sc_core::sc_time& now, sc_core::sc_time& done);
   // What the ATS path reports about a denied translation (PRI). `allow` says the request may wait
   // for a page request instead of failing; `fault` says the translation was denied (or, with
   // `join` >= 0, that a page request for the page is already outstanding), `at` when that was known.
@@ -234,7 +236,8 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   bool ats_access(const DmaJob& j, uint64_t iova, uint32_t len, bool write, sc_core::sc_time at, sc_core::sc_time& now,
                   sc_core::sc_time& done, bool& translated, PriNeed* need = nullptr);
   // The bookkeeping of one finished request (counters, job result, observer).
-  void complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write, bool ok, const sc_core::sc_time& issue,
+  [[gnu::always_inline]] void complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write, bool ok,
+                                       const sc_core::sc_time& issue,
                 const sc_core::sc_time& done, bool translated);
   enum class TrResult { Ok, Denied, Error };
   // Sends a Translation Request for iova at `at`; on return `at` is its completion time and, when
@@ -401,5 +404,25 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   Histogram job_latency_ps_;  // per job, reported through JobResult
   JobResult last_result_;
 };
+
+// Accounts one finished request (inlined into the engine loop and the PRI paths).
+inline void Endpoint::complete(const DmaJob& j, uint64_t iova, uint32_t len, bool write, bool ok,
+                               const sc_core::sc_time& issue, const sc_core::sc_time& done, bool translated) {
+  if (done > last_done_) last_done_ = done;
+  if (done > job_end_) job_end_ = done;
+  if (ok) {
+    ++(write ? writes_ : reads_);
+    bytes_ += len;
+    res_.bytes += len;
+  } else {
+    ++faults_;
+    ++res_.faults;
+  }
+  ++res_.requests;
+  job_latency_ps_.record((done - issue).value());
+  // A successful request's memory access was the last one sent; a failed one was decided at `done`.
+  if (observer_)
+    observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(ok ? last_sent_ : done)});
+}
 
 }  // namespace iommusim

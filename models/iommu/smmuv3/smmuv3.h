@@ -94,7 +94,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
  private:
   // Data path
   void up_b_transport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
-  bool translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  [[gnu::always_inline]] bool translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void fail(tlm::tlm_generic_payload& gp, IoStatus st);
   // ATS traffic: messages, Translation Requests, translated transactions (smmuv3_ats.cpp).
   void ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_time& delay);
