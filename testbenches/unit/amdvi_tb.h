@@ -95,11 +95,9 @@ struct Tb : test::IommuTb<Tb> {
   DmaResult write(uint16_t devid, uint64_t va, uint64_t v) { return access(devid, va, true, v); }
 };
 
-class AmdViTest : public test::SimTest {
+class AmdViTest : public test::IommuFixture<amdvi::AmdVi, amdvi::AmdViParams, Tb> {
  protected:
   AmdViTest() {
-    mp.latency = Time::ns(90);
-    mp.bandwidth_gbps = 16.0;  // 62.5 ps per byte: 16 B = 1 ns, 8 B = 0.5 ns
     ap.mmio_latency = Time::ns(40);
     ap.devtab_inv_latency = Time::ns(20);
     ap.pages_inv_latency = Time::ns(30);
@@ -108,23 +106,7 @@ class AmdViTest : public test::SimTest {
     ap.core.tlb_latency = Time::ns(5);
     ap.core.walk_read_latency = Time::ns(0);
   }
-  void build() {
-    mem = std::make_unique<SparseMemory>("mem", mp);
-    iommu = std::make_unique<amdvi::AmdVi>("iommu", ap);
-    tb = std::make_unique<Tb>("tb");
-    iommu->mem.bind(mem->socket);
-    tb->regs.bind(iommu->regs);
-    tb->dma.bind(iommu->upstream);
-  }
-  void run(std::function<void(Tb&)> body) {
-    tb->body = std::move(body);
-    sc_core::sc_start();
-  }
-  double stat(const char* path) {
-    double v = -1;
-    EXPECT_TRUE(iommu->stats().find(path, v)) << path;
-    return v;
-  }
+  void build() { build_model("iommu"); }
   void put_dte(uint16_t devid, const Dte4& d) {
     for (unsigned i = 0; i < 4; ++i) mem->write64(kDevtab + uint64_t{devid} * 32 + i * 8, d.q[i]);
   }
@@ -184,11 +166,7 @@ class AmdViTest : public test::SimTest {
   };
   V1 v1(unsigned mode) { return V1{this, mode, alloc()}; }
 
-  SparseMemoryParams mp;
-  amdvi::AmdViParams ap;
-  std::unique_ptr<SparseMemory> mem;
-  std::unique_ptr<amdvi::AmdVi> iommu;
-  std::unique_ptr<Tb> tb;
+  amdvi::AmdViParams& ap = p;
   uint64_t bump = kPtPool;
   uint32_t tail = 0;
   uint64_t seq = 0;

@@ -169,11 +169,9 @@ struct Tb : test::IommuTb<Tb> {
   DmaResult write(uint16_t sid, uint64_t va, uint64_t v, bool priv = false) { return access(sid, va, true, v, priv); }
 };
 
-class SmmuTest : public test::SimTest {
+class SmmuTest : public test::IommuFixture<smmuv3::SmmuV3, smmuv3::SmmuV3Params, Tb> {
  protected:
   SmmuTest() {
-    mp.latency = Time::ns(90);
-    mp.bandwidth_gbps = 16.0;  // 62.5 ps per byte: 16 B = 1 ns, 64 B = 4 ns, 4 B = 0.25 ns
     sp.mmio_latency = Time::ns(40);
     sp.cfgi_latency = Time::ns(20);
     sp.tlbi_latency = Time::ns(30);
@@ -183,23 +181,7 @@ class SmmuTest : public test::SimTest {
     sp.core.tlb_latency = Time::ns(5);
     sp.core.walk_read_latency = Time::ns(0);
   }
-  void build() {
-    mem = std::make_unique<SparseMemory>("mem", mp);
-    smmu = std::make_unique<smmuv3::SmmuV3>("smmu", sp);
-    tb = std::make_unique<Tb>("tb");
-    smmu->mem.bind(mem->socket);
-    tb->regs.bind(smmu->regs);
-    tb->dma.bind(smmu->upstream);
-  }
-  void run(std::function<void(Tb&)> body) {
-    tb->body = std::move(body);
-    sc_core::sc_start();
-  }
-  double stat(const char* path) {
-    double v = -1;
-    EXPECT_TRUE(smmu->stats().find(path, v)) << path;
-    return v;
-  }
+  void build() { build_model("smmu"); }
   void put_ste(uint64_t addr, const Ste& s) {
     for (unsigned i = 0; i < 8; ++i) mem->write64(addr + i * 8, s.d[i]);
   }
@@ -248,11 +230,8 @@ class SmmuTest : public test::SimTest {
     put_cd(cd_addr, cd(asid, ttb0, tg0, t0sz));
   }
 
-  SparseMemoryParams mp;
-  smmuv3::SmmuV3Params sp;
-  std::unique_ptr<SparseMemory> mem;
-  std::unique_ptr<smmuv3::SmmuV3> smmu;
-  std::unique_ptr<Tb> tb;
+  smmuv3::SmmuV3Params& sp = p;
+  std::unique_ptr<smmuv3::SmmuV3>& smmu = iommu;
   uint64_t bump = kPtPool;
   uint32_t prod = 0;
 };

@@ -174,11 +174,9 @@ struct PasidE {
   bool sre = false, wpe = false;
 };
 
-class VtdTest : public test::SimTest {
+class VtdTest : public test::IommuFixture<vtd::VtdIommu, vtd::VtdParams, Tb> {
  protected:
   VtdTest() {
-    mp.latency = Time::ns(90);
-    mp.bandwidth_gbps = 16.0;  // 62.5 ps per byte: 8 B = 0.5 ns, 16 B = 1 ns, 64 B = 4 ns
     vp.mmio_latency = Time::ns(40);
     vp.cc_inv_latency = Time::ns(20);
     vp.pc_inv_latency = Time::ns(20);
@@ -190,23 +188,7 @@ class VtdTest : public test::SimTest {
     vp.core.tlb_latency = Time::ns(5);
     vp.core.walk_read_latency = Time::ns(0);
   }
-  void build() {
-    mem = std::make_unique<SparseMemory>("mem", mp);
-    iommu = std::make_unique<vtd::VtdIommu>("vtd", vp);
-    tb = std::make_unique<Tb>("tb");
-    iommu->mem.bind(mem->socket);
-    tb->regs.bind(iommu->regs);
-    tb->dma.bind(iommu->upstream);
-  }
-  void run(std::function<void(Tb&)> body) {
-    tb->body = std::move(body);
-    sc_core::sc_start();
-  }
-  double stat(const char* path) {
-    double v = -1;
-    EXPECT_TRUE(iommu->stats().find(path, v)) << path;
-    return v;
-  }
+  void build() { build_model("vtd"); }
 
   // Legacy root entry: P 0, CTP [63:12]; context entry: P 0, FPD 1, TT [3:2], SLPTPTR [63:12];
   // AW [66:64], DID [87:72].
@@ -276,11 +258,7 @@ class VtdTest : public test::SimTest {
     return Frcd{t.rd(base + i * 16, 8), t.rd(base + i * 16 + 8, 8)};
   }
 
-  SparseMemoryParams mp;
-  vtd::VtdParams vp;
-  std::unique_ptr<SparseMemory> mem;
-  std::unique_ptr<vtd::VtdIommu> iommu;
-  std::unique_ptr<Tb> tb;
+  vtd::VtdParams& vp = p;
   uint64_t bump = kPtPool;
   uint32_t tail = 0, status_seq = 0, gcmd = 0;
   bool w256 = false;
