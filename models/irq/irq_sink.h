@@ -32,7 +32,16 @@ enum class IrqLoss : uint8_t {
   Count
 };
 
-const char* irq_loss_name(IrqLoss l);
+inline const char* irq_loss_name(IrqLoss l) {
+  switch (l) {
+    case IrqLoss::DmaFault: return "dma_fault";
+    case IrqLoss::RemapFault: return "remap_fault";
+    case IrqLoss::UnmappedDevice: return "unmapped_device";
+    case IrqLoss::UnmappedEvent: return "unmapped_event";
+    case IrqLoss::NotDoorbell: return "not_doorbell";
+    default: return "unknown";
+  }
+}
 
 // Implemented by the CPU interrupt model.
 class IrqSink {
