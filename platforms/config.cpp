@@ -19,6 +19,8 @@ const char* kind_name(Kind k) {
     case Kind::Endpoint: return "endpoint";
     case Kind::Host: return "host";
     case Kind::Workload: return "workload";
+    case Kind::Interrupts: return "interrupts";
+    case Kind::IrqChip: return "irqchip";
   }
   return "?";
 }
@@ -26,7 +28,8 @@ const char* kind_name(Kind k) {
 const Section* PlatformConfig::find(const std::string& name) const {
   if (memory.name == name) return &memory;
   if (host.name == name) return &host;
-  for (const auto* v : {&iommus, &root_ports, &endpoints, &workloads})
+  if (interrupts.name == name) return &interrupts;
+  for (const auto* v : {&iommus, &irqchips, &root_ports, &endpoints, &workloads})
     for (const auto& s : *v)
       if (s.name == name) return &s;
   return nullptr;
@@ -50,6 +53,8 @@ constexpr Shape kIommu{Kind::Iommu, nullptr, nullptr, nullptr, false};
 constexpr Shape kRootPort{Kind::RootPort, nullptr, "pcie_root_port", "iommu", false};
 constexpr Shape kEndpoint{Kind::Endpoint, nullptr, "pcie_endpoint", "port", true};
 constexpr Shape kHost{Kind::Host, "host", "linux_host", nullptr, false};
+constexpr Shape kInterrupts{Kind::Interrupts, "irq", "cpu_interrupts", nullptr, false};
+constexpr Shape kIrqChip{Kind::IrqChip, nullptr, "gic_its", nullptr, false};
 constexpr Shape kWorkload{Kind::Workload, "", "stream", "endpoint", false};  // "": named wl<index>
 
 std::string hex16(unsigned v) {
@@ -126,13 +131,16 @@ class Loader {
     }
 
     const Node* plat = get_map(root, "platform", "platform");
-    if (plat) check_keys(*plat, "platform", {"memory", "iommus", "root_ports", "endpoints", "host"});
+    if (plat) check_keys(*plat, "platform", {"memory", "iommus", "irqchips", "root_ports", "endpoints", "host", "interrupts"});
     const Origin plat_at = plat ? plat->at : root.at;
     c.memory = section(kMemory, plat ? get_map(*plat, "memory", "platform.memory") : nullptr, "platform.memory", plat_at);
     c.iommus = sections(kIommu, plat, "iommus", "platform.iommus");
+    c.irqchips = sections(kIrqChip, plat, "irqchips", "platform.irqchips");
     c.root_ports = sections(kRootPort, plat, "root_ports", "platform.root_ports");
     c.endpoints = sections(kEndpoint, plat, "endpoints", "platform.endpoints");
     c.host = section(kHost, plat ? get_map(*plat, "host", "platform.host") : nullptr, "platform.host", plat_at);
+    c.interrupts = section(kInterrupts, plat ? get_map(*plat, "interrupts", "platform.interrupts") : nullptr,
+                           "platform.interrupts", plat_at);
 
     const Node* run = get_map(root, "run", "run");
     if (run) check_keys(*run, "run", {"duration", "quantum", "workloads"});
@@ -246,9 +254,11 @@ class Loader {
   static std::vector<const Section*> in_order(const PlatformConfig& c) {
     std::vector<const Section*> v{&c.memory};
     for (const auto& s : c.iommus) v.push_back(&s);
+    for (const auto& s : c.irqchips) v.push_back(&s);
     for (const auto& s : c.root_ports) v.push_back(&s);
     for (const auto& s : c.endpoints) v.push_back(&s);
     v.push_back(&c.host);
+    v.push_back(&c.interrupts);
     for (const auto& s : c.workloads) v.push_back(&s);
     return v;
   }
@@ -320,10 +330,13 @@ std::string resolve(const PlatformConfig& c) {
   e << YAML::Key << "memory" << YAML::Value;
   emit_section(e, c.memory);
   emit_list(e, "iommus", c.iommus);
+  if (!c.irqchips.empty()) emit_list(e, "irqchips", c.irqchips);
   emit_list(e, "root_ports", c.root_ports);
   emit_list(e, "endpoints", c.endpoints);
   e << YAML::Key << "host" << YAML::Value;
   emit_section(e, c.host);
+  e << YAML::Key << "interrupts" << YAML::Value;
+  emit_section(e, c.interrupts);
   e << YAML::EndMap;
   e << YAML::Key << "run" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "duration" << YAML::Value << units::format_time(c.duration);

@@ -43,7 +43,9 @@ struct PlatformConfig {
   // makes cross-thread ordering (host unmap vs device DMA) exact at finer grain, larger runs faster.
   Time quantum = Time::us(1);
   Section memory, host;
+  Section interrupts;  // the CPU interrupt model
   std::vector<Section> iommus, root_ports, endpoints, workloads;
+  std::vector<Section> irqchips;  // interrupt translation services (ITS)
   std::vector<std::pair<std::string, std::string>> log_levels;  // prefix ("default" for the default) -> level
   // Every section with every parameter written out (defaults included, with units); loadable again.
   std::string resolved_yaml;

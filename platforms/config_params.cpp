@@ -273,7 +273,7 @@ void print_params(std::ostream& os, ParamsBase& p, int indent) {
 }
 
 void print_registry(std::ostream& os, const Registry& reg) {
-  static const Kind kinds[] = {Kind::Memory, Kind::Iommu, Kind::RootPort, Kind::Endpoint, Kind::Host, Kind::Workload};
+  static const Kind kinds[] = {Kind::Memory, Kind::Iommu, Kind::IrqChip, Kind::RootPort, Kind::Endpoint, Kind::Host, Kind::Interrupts, Kind::Workload};
   bool first = true;
   for (Kind k : kinds) {
     const auto types = reg.of_kind(k);

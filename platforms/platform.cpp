@@ -3,6 +3,7 @@
 
 #include <sysc/kernel/sc_spawn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -14,7 +15,9 @@
 #include "models/iommu/amdvi/amdvi.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
+#include "models/irq/cpu_interrupts.h"
 #include "models/memory/sparse_memory.h"
+#include "models/memory/system_bus.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
 
@@ -52,6 +55,18 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
   pf->memory = create<SparseMemory>(*pf, cfg.memory, reg, cfg.seed);
   pf->host = create<host::LinuxHost>(*pf, cfg.host, reg, cfg.seed);
   pf->host->mem.bind(pf->memory->socket);
+  pf->interrupts = create<CpuInterrupts>(*pf, cfg.interrupts, reg, cfg.seed);
+  pf->host->set_interrupts(pf->interrupts);
+  // What IOMMUs write goes through the address map: DRAM, and the x86 interrupt window when an
+  // x86 IOMMU may deliver into it.
+  pf->modules.emplace_back(pf->bus = new SystemBus("bus"));
+  pf->bus->out.bind(pf->memory->socket);
+  const bool x86 = std::any_of(cfg.iommus.begin(), cfg.iommus.end(),
+                               [](const Section& s) { return s.type == "vtd" || s.type == "amdvi"; });
+  if (x86) {
+    pf->bus->add_window(cfg.interrupts.name, CpuInterrupts::kX86WindowBase, CpuInterrupts::kX86WindowSize);
+    pf->bus->out.bind(pf->interrupts->x86_window);
+  }
 
   std::map<std::string, unsigned> iommu_index;
   // IOMMUs: each architecture's module binds the same three sockets; the host gets its driver.
@@ -63,21 +78,21 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     sc_core::sc_module* m = t->create(s.name.c_str(), *s.params, cfg.seed);
     pf->modules.emplace_back(m);
     if (auto* smmu = dynamic_cast<smmuv3::SmmuV3*>(m)) {
-      smmu->mem.bind(pf->memory->socket);
+      smmu->mem.bind(pf->bus->in);
       pf->host->mmio.bind(smmu->regs);
       iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
       upstream[s.name] = &smmu->upstream;
       ats_ports[s.name] = &smmu->ats();
       pf->smmus.push_back(smmu);
     } else if (auto* vtd = dynamic_cast<vtd::VtdIommu*>(m)) {
-      vtd->mem.bind(pf->memory->socket);
+      vtd->mem.bind(pf->bus->in);
       pf->host->mmio.bind(vtd->regs);
       iommu_index[s.name] = pf->host->add_vtd(s.name, &vtd->prq_irq());
       upstream[s.name] = &vtd->upstream;
       ats_ports[s.name] = &vtd->ats();
       pf->vtds.push_back(vtd);
     } else if (auto* amd = dynamic_cast<amdvi::AmdVi*>(m)) {
-      amd->mem.bind(pf->memory->socket);
+      amd->mem.bind(pf->bus->in);
       pf->host->mmio.bind(amd->regs);
       iommu_index[s.name] = pf->host->add_amdvi(s.name, amd->iotlb_supported(), &amd->ppr_irq());
       upstream[s.name] = &amd->upstream;
@@ -118,6 +133,7 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
     ep->dma.bind(it->second->from_device);
     it->second->to_device.bind(ep->from_link);
     ep->set_rid(s.rid);
+    ep->set_irq_sink(pf->interrupts);
     pf->host->bars.bind(ep->bar);
     const auto& ep_params = params_as<EndpointParams>(*s.params);
     if (auto a = ats_ports.find(port_iommu.at(s.ref)); a != ats_ports.end())

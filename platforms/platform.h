@@ -11,6 +11,8 @@
 
 namespace iommusim {
 class SparseMemory;
+class SystemBus;
+class CpuInterrupts;
 class RootPort;
 class Endpoint;
 namespace smmuv3 { class SmmuV3; }
@@ -22,6 +24,8 @@ namespace host { class LinuxHost; }
 struct Platform {
   std::vector<std::unique_ptr<sc_core::sc_module>> modules;  // construction order
   SparseMemory* memory = nullptr;
+  SystemBus* bus = nullptr;           // the IOMMUs' output: DRAM and interrupt windows
+  CpuInterrupts* interrupts = nullptr;
   std::vector<HasStats*> iommus;  // every IOMMU, any architecture, in config order
   std::vector<smmuv3::SmmuV3*> smmus;
   std::vector<vtd::VtdIommu*> vtds;

@@ -14,7 +14,7 @@
 namespace iommusim {
 
 // Where a section of the config lives and which structural keys it has (see docs/config.md).
-enum class Kind { Memory, Iommu, RootPort, Endpoint, Host, Workload };
+enum class Kind { Memory, Iommu, RootPort, Endpoint, Host, Workload, Interrupts, IrqChip };
 const char* kind_name(Kind k);
 
 // Type-erased parameter struct: a model's Params plus the visit() the config reader drives.

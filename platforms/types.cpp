@@ -4,6 +4,7 @@
 #include "models/iommu/amdvi/amdvi.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
+#include "models/irq/cpu_interrupts.h"
 #include "models/memory/sparse_memory.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
@@ -34,6 +35,10 @@ Registry make_registry() {
   r.add<host::HostParams>(
       "linux_host", Kind::Host, "host CPU running Linux's IOMMU drivers and DMA API",
       [](const char* n, const host::HostParams& p, uint64_t seed) { return new host::LinuxHost(n, p, seed); });
+  r.add<CpuInterruptsParams>(
+      "cpu_interrupts", Kind::Interrupts,
+      "the CPUs' side of interrupt delivery: the x86 interrupt window, handlers, delivered/spurious/lost counts, latency",
+      [](const char* n, const CpuInterruptsParams& p, uint64_t) { return new CpuInterrupts(n, p); });
   r.add<host::StreamWorkloadParams>("stream", Kind::Workload,
                                     "host maps a buffer once; the device runs a synthetic pattern over it");
   r.add<host::MapUnmapWorkloadParams>("map_unmap", Kind::Workload,

@@ -21,7 +21,8 @@ enum class MsgKind : uint8_t {
 
 // Completion status of a translated access, set by the IOMMU on fault so the requester
 // can tell a translation fault (UR/CA to the device) from a successful access.
-enum class IoStatus : uint8_t { Ok = 0, TranslationFault, PermissionFault, Aborted, ConfigFault };
+// InterruptFault: an interrupt request (x86 0xFEEx_xxxx write) refused by interrupt remapping.
+enum class IoStatus : uint8_t { Ok = 0, TranslationFault, PermissionFault, Aborted, ConfigFault, InterruptFault };
 
 struct PcieExt : tlm::tlm_extension<PcieExt> {
   uint16_t rid = 0;          // requester ID (bus/dev/fn) = SMMU StreamID, VT-d source-id

@@ -89,6 +89,37 @@ struct SvaParams {
   }
 };
 
+// What the kernel does with a device's MSI doorbell mapping when the device's RID domain changes
+// after its IRQs were allocated (seed 001; R4.2, R4.3). linux: nothing (the MSI keeps the old
+// domain's IOVA); shared_tables: the new domain gets the same MSI mappings (the seed's option 1);
+// ordered: attaching a new domain after request_irq is refused with EBUSY (option 2: drivers must
+// attach first); iommufd_sw_msi: every doorbell page has one context-global IOVA in the SW_MSI
+// window, installed into each domain on attach (R4.3).
+enum class MsiPolicy { Linux = 0, SharedTables = 1, Ordered = 2, IommufdSwMsi = 3 };
+
+struct MsiParams {
+  MsiPolicy policy = MsiPolicy::Linux;
+  uint64_t irte_log2 = 16;             // x86: IRTEs per remapping table (Linux INTR_REMAP_TABLE_ENTRIES)
+  uint64_t sw_msi_base = 0x8000000;    // R4.1: IOMMU_RESV_SW_MSI on Arm
+  uint64_t sw_msi_size = 0x100000;
+  // Not measured: request_irq's own path (irq descriptor, vector or LPI allocation) besides the
+  // table writes and invalidations the drivers charge; an order-of-magnitude estimate.
+  Time request_irq = Time::us(1);
+  Time free_irq = Time::ns(500);
+  uint64_t first_vector = 0x21;        // x86: FIRST_EXTERNAL_VECTOR + 1 (0x20 is taken by the ISA IRQ 0)
+
+  void visit(ParamVisitor& v) {
+    v.choice_enum("policy", policy, {"linux", "shared_tables", "ordered", "iommufd_sw_msi"},
+                  "MSI doorbell mapping when a device's domain changes after request_irq (seed 001)");
+    v.count("irte_log2", irte_log2, "x86: log2 of the interrupt remapping table entries", 1, 16);
+    v.bytes("sw_msi_base", sw_msi_base, "Arm: IOVA of the software MSI window (IOMMU_RESV_SW_MSI)");
+    v.bytes("sw_msi_size", sw_msi_size, "Arm: size of the software MSI window", 4096, 1u << 30);
+    v.time("request_irq", request_irq, "CPU cost of request_irq besides table writes and invalidations");
+    v.time("free_irq", free_irq, "CPU cost of free_irq besides table writes and invalidations");
+    v.count("first_vector", first_vector, "x86: first CPU vector handed to device interrupts", 0x20, 0xEF);
+  }
+};
+
 struct HostParams {
   DmaMode dma_mode = DmaMode::Strict;
   uint64_t fq_size = 256;               // R5.3: per-CPU flush queue entries
@@ -111,6 +142,7 @@ struct HostParams {
   CpuArch cpu_arch = CpuArch::X86_64;
   VtdMode vtd_mode = VtdMode::Auto;
   SvaParams sva;
+  MsiParams msi;
 
   void visit(ParamVisitor& v) {
     v.choice_enum("dma_mode", dma_mode, {"strict", "lazy"}, "DMA-API invalidation policy (R5.1-R5.3)");
@@ -135,6 +167,7 @@ struct HostParams {
     v.choice_enum("vtd_mode", vtd_mode, {"auto", "legacy", "scalable"},
                   "VT-d translation-table mode: auto = scalable with ECAP.SMTS, SSTS and DT, else legacy");
     v.group("sva", sva, "SVA binding and I/O page-fault handling");
+    v.group("msi", msi, "MSI set-up: interrupt remapping (x86), doorbell mappings (Arm), the domain-change policy");
   }
 };
 

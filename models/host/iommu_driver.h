@@ -184,6 +184,12 @@ struct KernelIds {
   std::vector<uint16_t> free_asids;
 };
 
+// An MSI as a device's vector holds it: the address and data of the write.
+struct MsiMsg {
+  uint64_t addr = 0;
+  uint32_t data = 0;
+};
+
 // An IOVA range a DMA domain must never hand out (Linux's reserved regions).
 struct ResvRegion {
   uint64_t start, size;
@@ -226,6 +232,21 @@ class IommuDriver {
   // R3.5: answer the fault group that f closed, to f.rid (VT-d page group response, AMD
   // COMPLETE_PPR_REQUEST, SMMUv3 CMD_RESUME). Thread context.
   virtual void page_response(const IoPageFault& /*f*/, PageResponse /*code*/) {}
+  // ---- x86 interrupt remapping (R4.4). The defaults are an IOMMU that does not remap. ----
+  // Builds the remapping table and turns remapping on, if the unit can (Linux's
+  // intel_setup_irq_remapping / amd_iommu_enable_interrupts). Thread context, after probe().
+  virtual void enable_irq_remapping() {}
+  // MSIs from devices behind this IOMMU are translated like DMA (Arm, R4.2) rather than
+  // intercepted as interrupt requests (x86, R4.4).
+  virtual bool msi_translated() const { return false; }
+  virtual bool remaps_interrupts() const { return false; }
+  // An IRTE for dev's interrupt to `vector` on CPU `apic`: the remappable-format message the device
+  // must write, and a handle for irq_remap_free; or a negative errno. Thread context.
+  virtual int irq_remap_alloc(PciDevice& /*dev*/, uint32_t /*apic*/, uint8_t /*vector*/, MsiMsg& /*out*/,
+                              uint32_t& /*handle*/) {
+    return -95;  // EOPNOTSUPP
+  }
+  virtual void irq_remap_free(PciDevice& /*dev*/, uint32_t /*handle*/) {}
   // The host's fault core; drivers that service a page request queue report into it.
   void set_iopf_sink(IopfSink* s) { iopf_ = s; }
 

@@ -57,7 +57,8 @@ LinuxHost::LinuxHost(sc_core::sc_module_name name, const HostParams& p, uint64_t
       cpu_(stats_),
       alloc_(p.phys_base, p.phys_size),
       sva_(std::make_unique<Sva>(cpu_, p.sva, stats_)),
-      iopf_(std::make_unique<Iopf>(cpu_, p.sva, *sva_, stats_)) {
+      iopf_(std::make_unique<Iopf>(cpu_, p.sva, *sva_, stats_)),
+      msi_stats_(std::make_unique<MsiStats>(stats_)) {
   SC_THREAD(boot);
 }
 
@@ -186,6 +187,7 @@ void LinuxHost::add_workload(unsigned ep, const TraceWorkloadParams& w) {
 
 void LinuxHost::boot() {
   for (auto& d : drivers_) d->probe();
+  for (auto& d : drivers_) d->enable_irq_remapping();
   for (size_t i = 0; i < eps_.size(); ++i) {
     auto& e = eps_[i];
     IommuDriver& drv = *drivers_[e.iommu];

@@ -13,6 +13,7 @@
 #include <tlm_utils/multi_passthrough_initiator_socket.h>
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,10 +28,15 @@
 #include "models/host/mm.h"
 #include "models/host/sva.h"
 #include "models/host/mmio.h"
+#include "models/host/msi_controller.h"
 #include "models/host/phys_alloc.h"
 #include "models/host/phys_mem.h"
 #include "models/host/workloads.h"
 #include "models/pcie/dma_job.h"
+
+namespace iommusim {
+class CpuInterrupts;
+}
 
 namespace iommusim::host {
 
@@ -98,6 +104,31 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   IommuDriver& driver(unsigned iommu) { return *drivers_.at(iommu); }
   Cpu& cpu() { return cpu_; }
 
+  // ---- MSI (R4, linux_host_irq.cpp) ----
+  // Elaboration: the CPU interrupt model handlers register with, and the Arm MSI controller (the
+  // ITS driver; none on x86 platforms).
+  void set_interrupts(CpuInterrupts* c) { intc_ = c; }
+  void set_msi_controller(MsiController* c) { msi_ctrl_ = c; }
+  // request_irq for MSI-X vector `vector` of endpoint ep: allocates the interrupt (x86: a vector and
+  // an IRTE when the IOMMU remaps; Arm: an LPI from the MSI controller, and the doorbell prepared in
+  // the RID's current domain, R4.2), programs and unmasks the vector, enables MSI-X, registers the
+  // handler. 0 or a negative errno (EOPNOTSUPP: an unmanaged domain without an MSI cookie; ENXIO:
+  // no MSI controller; EBUSY: already requested; EINVAL: no such vector). Thread context.
+  int request_irq(unsigned ep, uint16_t vector);
+  int free_irq(unsigned ep, uint16_t vector);
+  // Interrupts the handler of (ep, vector) ran for; 0 if never requested.
+  uint64_t irq_handled(unsigned ep, uint16_t vector) const;
+  // The MSI the vector was programmed with (after request_irq).
+  std::optional<MsiMsg> irq_message(unsigned ep, uint16_t vector) const;
+  // Seed 001: an unmanaged (driver-owned) paging domain from ep's IOMMU driver, owned by the host;
+  // msi_cookie as iommu_get_msi_cookie() (VFIO): MSIs then map into the SW_MSI window.
+  IommuDomain& alloc_unmanaged_domain(unsigned ep, bool msi_cookie);
+  // Attaches ep to d (R7 errors as try_attach) under HostParams::msi.policy: ordered refuses with
+  // -EBUSY once ep has IRQs; shared_tables and iommufd_sw_msi install ep's MSI pages into d.
+  int attach_domain(unsigned ep, IommuDomain& d);
+  // Back to the default DMA domain (policy as attach_domain).
+  int attach_default_domain(unsigned ep) { return attach_domain(ep, dma_domain(ep).domain()); }
+
   // Notified when every configured workload has finished.
   sc_core::sc_event& workloads_done() { return all_done_; }
   bool has_workloads() const {
@@ -143,6 +174,45 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   };
   void run_sva(SvaProcess& proc);
 
+  // MSI state (linux_host_irq.cpp).
+  struct Irq {
+    unsigned ep;
+    uint16_t vector;
+    bool live = true;
+    uint32_t cpu = 0, intid = 0;
+    MsiMsg msg;
+    bool remapped = false;      // x86: an IRTE holds it (remap_handle)
+    uint32_t remap_handle = 0;
+    bool controller = false;    // Arm: allocated from the MSI controller
+    uint64_t doorbell_pa = 0;   // Arm: the doorbell's physical address
+    const IommuDomain* prepared_on = nullptr;  // the domain its doorbell IOVA was mapped in
+    sc_core::sc_event ev;       // the handler's wake-up
+    uint64_t handled = 0;
+  };
+  // Per domain: how MSIs map into it (Linux's iommu_dma_cookie / msi cookie), and the doorbell
+  // pages mapped so far (page -> IOVA).
+  struct MsiCookie {
+    enum class Kind { Dma, Unmanaged } kind = Kind::Dma;
+    bool msi_cookie = false;  // unmanaged: iommu_get_msi_cookie was called
+    uint64_t next = 0;        // unmanaged with cookie: next IOVA of the SW_MSI window
+    std::map<uint64_t, uint64_t> pages;
+  };
+  struct MsiStats {
+    StatGroup g;
+    Counter& requested;
+    Counter& freed;
+    Counter& failed;
+    Counter& doorbell_maps;
+    Counter& refused_attach;
+    Counter& installed;
+    explicit MsiStats(StatGroup& parent);
+  };
+  MsiCookie& cookie(IommuDomain& d);
+  int prepare_msi(unsigned ep, IommuDomain& d, uint64_t doorbell_pa, uint64_t& iova);
+  uint64_t sw_msi_iova(uint64_t doorbell_page);
+  void bar_access(unsigned ep, bool write, uint64_t off, void* v, unsigned len);
+  Irq* find_irq(unsigned ep, uint16_t vector) const;
+
   HostParams p_;
   StatGroup stats_;
   Cpu cpu_;
@@ -162,6 +232,14 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   uint64_t next_tag_ = 1;
   std::string error_;
   sc_core::sc_event booted_ev_, all_done_;
+  CpuInterrupts* intc_ = nullptr;
+  MsiController* msi_ctrl_ = nullptr;
+  std::vector<std::unique_ptr<Irq>> irqs_;
+  std::map<const IommuDomain*, std::unique_ptr<MsiCookie>> cookies_;
+  std::vector<std::unique_ptr<IommuDomain>> unmanaged_;
+  std::map<uint64_t, uint64_t> sw_msi_pages_;  // iommufd_sw_msi: doorbell page -> its global IOVA
+  uint32_t next_vector_ = 0;
+  std::unique_ptr<MsiStats> msi_stats_;
 };
 
 }  // namespace iommusim::host

@@ -177,6 +177,12 @@ class VtdDriver final : public IommuDriver {
   int set_dev_pasid(SvaDomain& d, PciDevice& dev, uint32_t pasid, std::string& why) override;
   void remove_dev_pasid(SvaDomain& d, PciDevice& dev, uint32_t pasid) override;
   void page_response(const IoPageFault& f, PageResponse code) override;
+  // Interrupt remapping (vtd_irq.cpp).
+  void enable_irq_remapping() override;
+  bool remaps_interrupts() const override { return irt_ != 0; }
+  int irq_remap_alloc(PciDevice& dev, uint32_t apic, uint8_t vector, MsiMsg& out, uint32_t& handle) override;
+  void irq_remap_free(PciDevice& dev, uint32_t handle) override;
+  uint64_t irq_remap_table() const { return irt_; }
 
   // Queues the descriptors in submissions of qi_batch, each followed by a wait, and waits for each.
   // drain: the waits also drain page requests and responses (PD).
@@ -257,6 +263,9 @@ class VtdDriver final : public IommuDriver {
   uint16_t next_did_ = 1;             // DID 0 is reserved when caching mode is reported; skip it always
   uint16_t sva_did_ = 0;
   std::map<uint16_t, Dev> devs_;      // by RID: the devices attached through this unit
+  // Interrupt remapping table (0: remapping off) and its free entries.
+  uint64_t irt_ = 0;
+  std::vector<bool> irte_used_;
   // Page request queue.
   uint64_t prq_ = 0;
   uint32_t prq_entries_ = 0, prq_head_ = 0;

@@ -17,6 +17,8 @@ struct DmaJob {
   uint32_t pasid = 0;
   bool pasid_valid = false;
   uint64_t tag = 0;       // echoed in completion records
+  bool msi = false;       // signal completion with MSI-X vector msi_vector
+  uint16_t msi_vector = 0;
 };
 
 // What the device reports for its last completed job (a read of its BAR at kJobResultOffset).
@@ -50,6 +52,21 @@ inline constexpr uint16_t kPriStatusRf = 1u << 0, kPriStatusUprgi = 1u << 1, kPr
 inline constexpr uint64_t kPasidCapOffset = 0x220;
 inline constexpr uint64_t kPasidControlOffset = 0x222;
 inline constexpr uint16_t kPasidControlEnable = 1u << 0;
+
+// The MSI-X capability and its table (PCIe "MSI-X Capability and Table Structure"; the capability
+// sits in configuration space on real devices, which is not modelled, so it is reached through the
+// BAR here). Message Control (2 bytes): Table Size [10:0] (vectors - 1, read-only), Function Mask
+// bit 14, MSI-X Enable bit 15. The table (16 bytes per vector: Message Address [31:0], Message Upper
+// Address, Message Data, Vector Control with Mask bit 0, masked at reset) and the Pending Bit Array
+// (read-only, one bit per vector) live in the BAR. kMsixTriggerOffset (4 bytes, write-only) stands
+// for a device-internal event source: writing n raises vector n.
+inline constexpr uint64_t kMsixControlOffset = 0x230;
+inline constexpr uint64_t kMsixTriggerOffset = 0x234;
+inline constexpr uint64_t kMsixTableOffset = 0x1000;
+inline constexpr uint64_t kMsixPbaOffset = 0x1800;
+inline constexpr unsigned kMsixMaxVectors = 128;  // the table fills [0x1000, 0x1800)
+inline constexpr uint16_t kMsixControlEnable = 1u << 15, kMsixControlFunctionMask = 1u << 14;
+inline constexpr uint32_t kMsixVectorMasked = 1u << 0;
 
 // One completed request, for scoreboards and tests.
 struct DmaRecord {

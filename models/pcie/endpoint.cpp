@@ -86,6 +86,7 @@ Endpoint::Endpoint(sc_core::sc_module_name name, const EndpointParams& p, uint64
     SC_THREAD(inv_process);
   }
   if (p_.pri.enabled) pri_setup();
+  if (p_.msix.vectors) msix_setup();
   rx_.assign(p_.max_read_request < 4096 ? 4096 : p_.max_read_request, 0);
   tx_.assign(rx_.size(), 0xA5);
   stats_.derived("throughput_gbps", "payload bytes per second while the engine was busy, in GB/s", [this] {
@@ -120,7 +121,7 @@ void Endpoint::bar_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& /
       std::memcpy(gp.get_data_ptr(), &ats_ctrl_, 2);
     }
     gp.set_response_status(tlm::TLM_OK_RESPONSE);
-  } else if (cap_register(gp)) {
+  } else if (cap_register(gp) || msix_register(gp)) {
     gp.set_response_status(tlm::TLM_OK_RESPONSE);
   } else {
     gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
@@ -192,6 +193,7 @@ void Endpoint::engine() {
     run(j);
     ++jobs_done_;
     irq_.notify(sc_core::SC_ZERO_TIME);
+    if (j.msi && j.msi_vector < msix_.size()) msix_raise_at(j.msi_vector, sim_now());  // run() waited for the last completion
   }
 }
 

@@ -31,8 +31,18 @@
 // fail); clearing Enable fails the requests still waiting for a credit. stop_pasid() sends a Stop
 // Marker once the PASID's outstanding page requests are answered.
 //
-// Not modelled yet: MSI/MSI-X (completion is signalled on an interrupt event that stands for
-// a legacy interrupt line), posted-write ordering rules, request data payload contents (reads are
+// MSI-X (endpoint_msix.cpp): the host programs each vector's address and data in the table; an
+// event (a job submitted with msi set, or a write of kMsixTriggerOffset) raises a vector: with MSI-X
+// enabled and neither the function nor the vector masked, the device writes the vector's data (4
+// bytes, no PASID) to its address as an ordinary memory write upstream, `msix.latency` after the
+// event (after the job's last completion: the write may not pass the job's writes), tagged with an
+// MsiTag so the CPU interrupt model can time it; a masked vector sets its pending bit instead and
+// is sent when unmasked. A write that comes back with an error (an IOMMU fault, interrupt
+// remapping refusing it) is reported to the IrqSink as lost. Events while MSI-X is disabled are
+// counted and dropped (INTx is not modelled).
+//
+// Also not modelled: MSI (the non-X capability), INTx, the job-completion event irq() standing for
+// the driver's completion polling, posted-write ordering rules, request data payload contents (reads are
 // discarded, writes carry a fixed pattern). Of ATS: Translation Requests for several translations
 // at once, memory attributes (AMA), execute and privileged requests (jobs carry neither: pmr and
 // er stay clear, Exe and Priv are only stored), 'Page Aligned Request' (requests are always page
@@ -66,6 +76,7 @@
 #include "models/pcie/ats_defs.h"
 #include "models/pcie/dma_job.h"
 #include "models/pcie/pri_defs.h"
+#include "models/irq/irq_sink.h"
 
 namespace iommusim {
 
@@ -119,6 +130,18 @@ struct EndpointPriParams {
   }
 };
 
+// The MSI-X capability. No device figure is published for the time from an event to its MSI write
+// leaving; the default adds nothing beyond the link and fabric timing.
+struct EndpointMsixParams {
+  uint64_t vectors = 8;  // 0: no MSI-X capability
+  Time latency = Time::ns(0);
+
+  void visit(ParamVisitor& v) {
+    v.count("vectors", vectors, "MSI-X table size (0 = no MSI-X capability)", 0, kMsixMaxVectors);
+    v.time("latency", latency, "device time from an interrupt event to its MSI write leaving", Time{}, Time::ms(1000));
+  }
+};
+
 struct EndpointParams {
   uint64_t outstanding = 8;          // non-posted requests in flight
   Time issue_interval = Time::ns(0);   // minimum spacing of requests (engine issue rate)
@@ -127,6 +150,7 @@ struct EndpointParams {
   uint64_t seed_salt = 0;
   EndpointAtsParams ats;
   EndpointPriParams pri;
+  EndpointMsixParams msix;
   // The PASID capability's Max PASID Width (0 = no PASID capability: every existing config) and
   // its Execute / Privileged Mode Supported bits.
   uint64_t pasid_bits = 0;
@@ -140,6 +164,7 @@ struct EndpointParams {
     v.count("seed_salt", seed_salt, "perturbs this device's random stream without changing the run seed");
     v.group("ats", ats, "Address Translation Services: the device's ATC, Translation Requests, invalidation handling");
     v.group("pri", pri, "Page Request Interface: page requests for denied translations, PRG Responses, stop markers");
+    v.group("msix", msix, "MSI-X: vectors whose address/data the host programs, written as memory writes on events");
     v.count("pasid_bits", pasid_bits, "Max PASID Width of the PASID capability (0 = no PASID capability)", 0, 20);
     v.flag("pasid_exec", pasid_exec, "PASID capability: Execute Permission Supported");
     v.flag("pasid_priv", pasid_priv, "PASID capability: Privileged Mode Supported");
@@ -204,6 +229,12 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   // answered (at once when there are none). Returns false (nothing sent) when page requests may not
   // be issued (PRI absent, disabled, or stopped by a Response Failure).
   bool stop_pasid(uint32_t pasid);
+  // MSI-X (endpoint_msix.cpp). Lost MSI writes are reported to `sink` (none: only counted).
+  void set_irq_sink(IrqSink* sink) { irq_sink_ = sink; }
+  // Raises vector v now (as a kMsixTriggerOffset write does); false if there is no such vector.
+  bool raise_msi(uint16_t v);
+  uint16_t msix_control() const { return msix_ctrl_; }
+  uint64_t msi_sent() const;
   // Optional per-request observer for scoreboards (no cost when unset).
   void set_observer(std::function<void(const DmaRecord&)> f) { observer_ = std::move(f); }
   StatGroup& stats() override { return stats_; }
@@ -216,6 +247,12 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   bool cap_register(tlm::tlm_generic_payload& gp);
   void write_ats_control(uint16_t v);
   void pri_setup();
+  void msix_setup();
+  bool msix_register(tlm::tlm_generic_payload& gp);
+  void msix_raise_at(uint16_t v, const sc_core::sc_time& at);
+  void msix_unmasked();
+  void msix_process();
+  void msix_send(uint16_t v, const sc_core::sc_time& at);
 
   // One memory request on `dma` at absolute time `at`; returns whether it succeeded, sets done.
   // Inlined into the engine loop: the hot path of every DMA.
@@ -397,6 +434,35 @@ class Endpoint : public sc_core::sc_module, public HasStats {
     explicit PriStats(StatGroup& parent);
   };
   std::unique_ptr<PriStats> pri_stats_;
+  // MSI-X state (used only with the capability).
+  struct MsixVector {
+    uint32_t addr_lo = 0, addr_hi = 0, data = 0;
+    uint32_t ctrl = kMsixVectorMasked;
+    bool pending = false;
+  };
+  struct MsixStats {
+    StatGroup g;
+    Counter& raised;
+    Counter& sent;
+    Counter& pended;
+    Counter& faulted;
+    Counter& disabled;
+    explicit MsixStats(StatGroup& parent);
+  };
+  struct MsixEvent {
+    uint16_t vector;
+    sc_core::sc_time at;
+  };
+  std::vector<MsixVector> msix_;
+  uint16_t msix_ctrl_ = 0;
+  IrqSink* irq_sink_ = nullptr;
+  std::deque<MsixEvent> msix_q_;
+  sc_core::sc_event msix_kick_;
+  uint64_t msix_seq_ = 0;
+  uint32_t msix_buf_ = 0;
+  MsiTag msix_tag_;
+  sc_core::sc_time msix_latency_;
+  std::unique_ptr<MsixStats> msix_stats_;
   JobResult res_;             // the running job's result
   sc_core::sc_time job_end_;  // the running job's last completion
   sc_core::sc_time first_issue_, last_done_;

@@ -273,7 +273,7 @@ bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc
         ev.addr = va;
         record_event(ev, t);
       }
-      fail(gp, IoStatus::TranslationFault);
+      fail(gp, IoStatus::InterruptFault);
       return false;
     };
     const unsigned idx = irte::index(data);
@@ -294,7 +294,7 @@ bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc
         ev.i = true;
         ev.addr = irte_pa;
         record_event(ev, t);
-        fail(gp, IoStatus::TranslationFault);
+        fail(gp, IoStatus::InterruptFault);
         return false;
       }
       irte_cache_.insert(key, IrteEntry{c.devid, static_cast<uint16_t>(idx), raw}, same);
@@ -303,7 +303,7 @@ bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc
     if (!e.remap_en) {
       if (e.sup_iopf) {
         ++faults_;
-        fail(gp, IoStatus::TranslationFault);
+        fail(gp, IoStatus::InterruptFault);
         return false;
       }
       return io_fault();

@@ -2,6 +2,8 @@
 // requests are looked up in the interrupt remapping table (through the interrupt entry cache), checked,
 // and delivered as a compatibility-format MSI write into the delivery window.
 #include "models/iommu/vtd/vtd.h"
+#include "models/iommu/core/mem_access.h"
+#include "models/irq/irq_sink.h"
 
 #include <algorithm>
 #include <cstring>
@@ -27,7 +29,7 @@ void VtdIommu::interrupt(tlm::tlm_generic_payload& gp, const PcieExt* x, sc_core
   const uint16_t sid = x ? x->rid : 0;
   const bool eime = active_irta_ & irta::EIME;
   Fault& f = fault_scratch_;
-  f = Fault{0, false, IoStatus::ConfigFault, 0};
+  f = Fault{0, false, IoStatus::InterruptFault, 0};
   uint64_t out_addr = 0;
   uint32_t out_data = 0;
 
@@ -110,7 +112,8 @@ void VtdIommu::interrupt(tlm::tlm_generic_payload& gp, const PcieExt* x, sc_core
     ++ir_faults_;
     return fault(gp, x, f, t);
   }
-  mem_access(true, out_addr, &out_data, 4, t);
+  // The remapped request carries the raising write's tag on to delivery.
+  iommu_mem_access(*mem[0], pool_, true, out_addr, &out_data, 4, t, gp.get_extension<MsiTag>());
   gp.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
