@@ -53,7 +53,7 @@ class CpuInterrupts : public sc_core::sc_module, public HasStats, public IrqSink
 
   // The x86 interrupt window: compatibility-format MSI writes (from interrupt remapping, or from
   // devices when remapping is off).
-  tlm_utils::simple_target_socket<CpuInterrupts> x86_window;
+  tlm_utils::simple_target_socket_optional<CpuInterrupts> x86_window;  // unbound on Arm platforms
 
   CpuInterrupts(sc_core::sc_module_name name, const CpuInterruptsParams& p);
 

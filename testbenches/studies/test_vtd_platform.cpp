@@ -18,9 +18,9 @@ double vtd_stat(const StudyRun& r, const std::string& path) {
   return v;
 }
 
-// Boot: global context-cache + global IOTLB invalidation + wait. Attach: device context-cache +
-// domain IOTLB invalidation + wait.
-constexpr double kBootDescs = 3 + 3, kBootWaits = 2;
+// Boot: global context-cache + global IOTLB invalidation + wait; interrupt remapping set-up:
+// global IEC invalidation + wait. Attach: device context-cache + domain IOTLB invalidation + wait.
+constexpr double kBootDescs = 3 + 2 + 3, kBootWaits = 3;
 
 TEST(VtdPlatform, StreamTranslatesThroughSecondStageTables) {
   const StudyRun r = run_study("vtd-stream.yaml");

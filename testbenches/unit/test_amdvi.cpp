@@ -420,8 +420,9 @@ TEST_F(AmdViTest, InterruptWritesAreRemappedThroughTheIrte) {
     EXPECT_EQ(t.access(0x20, 0xFEE00000, true, 1, -1, 4).st, tlm::TLM_OK_RESPONSE);
     EXPECT_EQ(stat("interrupts_remapped"), 1);
     EXPECT_EQ(stat("walk.walks"), 0);  // interrupts bypass translation
-    // Index 2 is beyond the 2-entry table: IO_PAGE_FAULT with I set.
-    EXPECT_EQ(t.access(0x20, 0xFEE00000, true, 2, -1, 4).io, IoStatus::TranslationFault);
+    // Index 2 is beyond the 2-entry table: IO_PAGE_FAULT with I set; the request fails as an
+    // interrupt the remapping refused.
+    EXPECT_EQ(t.access(0x20, 0xFEE00000, true, 2, -1, 4).io, IoStatus::InterruptFault);
     // A changed IRTE takes effect after INVALIDATE_INTERRUPT_TABLE (op 5).
     mem->write64(kIrt, uint64_t{1 | (6u << 8) | (0x42u << 16)} << 32);
     submit(t, {{0x20 | (5ull << 60), 0}});

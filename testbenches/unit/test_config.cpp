@@ -86,6 +86,11 @@ struct WorkloadP {
   }
 };
 
+struct IntcP {
+  uint64_t cpus = 4;
+  void visit(ParamVisitor& v) { v.count("cpus", cpus, "CPUs", 1, 64); }
+};
+
 const Registry& test_registry() {
   static const Registry r = [] {
     Registry g;
@@ -95,6 +100,7 @@ const Registry& test_registry() {
     g.add<RootPortP>("pcie_root_port", Kind::RootPort, "root port");
     g.add<EndpointP>("pcie_endpoint", Kind::Endpoint, "endpoint");
     g.add<HostP>("linux_host", Kind::Host, "host");
+    g.add<IntcP>("cpu_interrupts", Kind::Interrupts, "CPU interrupts");
     g.add<WorkloadP>("stream", Kind::Workload, "stream");
     g.add<WorkloadP>("trace", Kind::Workload, "trace");
     return g;
