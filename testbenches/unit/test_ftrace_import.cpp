@@ -150,7 +150,8 @@ TEST(FtraceLine, ErrorsSayWhatWasExpected) {
 TEST(FtraceNames, DefaultEndpointNames) {
   EXPECT_EQ(default_endpoint_name("0000:03:00.0"), "pci-0000-03-00.0");
   EXPECT_EQ(default_endpoint_name("0000:0a:1f.7"), "pci-0000-0a-1f.7");
-  EXPECT_EQ(default_endpoint_name("ff100000.dma"), "dev_ff100000.dma");
+  EXPECT_EQ(default_endpoint_name("ff100000.dma"), "ff100000.dma");
+  EXPECT_EQ(default_endpoint_name("1c00000.dma"), "dev_1c00000.dma");
   EXPECT_EQ(default_endpoint_name("gpu@1:2"), "gpu_1_2");
 }
 
