@@ -166,6 +166,8 @@ void parse_iommu_text(std::string_view text, Event& ev) {
         t.literal(" unmapped_size=");
         ev.unmapped = t.dec("unmapped size");
       }
+      if (ev.size > UINT64_MAX - ev.iova || ev.unmapped > UINT64_MAX - ev.iova)
+        throw LineError(ev.name + ": iova + size is beyond 2^64");
       if (has_end && end != ev.iova + ev.size)
         throw LineError(ev.name + ": end IOVA is not iova + size");
       break;

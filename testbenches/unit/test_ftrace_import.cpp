@@ -144,6 +144,9 @@ TEST(FtraceLine, ErrorsSayWhatWasExpected) {
                        "iova=0x00000000fffe4040 flags=0x0001 extra")
                 .find("expected the end of the line"),
             std::string::npos);
+  EXPECT_EQ(line_error("            bash-2841    [005] .....  4821.306261: unmap: IOMMU: iova=0xfffffffffffff000 "
+                       "size=8192 unmapped_size=8192"),
+            "unmap: iova + size is beyond 2^64");
   EXPECT_NE(line_error("CPU:3 [LOST many EVENTS]").find("expected 'CPU:<n> [LOST <m> EVENTS]'"), std::string::npos);
 }
 
