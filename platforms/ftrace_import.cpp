@@ -51,19 +51,24 @@ std::string hex(uint64_t v) {
   return b;
 }
 
+// A mapping of the capture; devices are indices into Converter::devs_.
 struct Buf {
-  std::string name, dev;
-  uint64_t iova = 0, size = 0, map_ps = 0, line = 0;
+  uint64_t id = 0, iova = 0, size = 0, map_ps = 0, line = 0;
+  uint32_t dev = 0;
 };
 
-// One op of the output, formatted once the devices have their endpoint names.
+// One op of the output, kept compact (captures run to millions of events) and formatted once the
+// devices have their endpoint names.
 struct Out {
-  enum class Op : uint8_t { Map, Unmap, Read, Write } op;
-  uint64_t ps = 0, seq = 0;
-  std::string dev, buf, iova_of;  // dev: the acting device (device ops) or dev= (dma_map)
-  uint64_t size = 0, offset = 0, iova = 0;
-  bool raw_iova = false;
-  std::string comment;
+  enum class Op : uint8_t { Map, Unmap, Dma, Fault };
+  Op op = Op::Map;
+  bool write = false;      // Dma, Fault
+  bool raw = false;        // Fault: iova= the address, not @buffer
+  uint32_t dev = 0;        // the acting device, or dma_map's dev=
+  uint32_t flags = 0;      // Fault: the event's flags
+  uint64_t ps = 0, seq = 0, buf = 0, size = 0, offset = 0;
+  uint64_t iova = 0;       // the event's IOVA (for the comment; Fault: the address)
+  uint64_t line = 0;       // the capture line it comes from (Dma: the map's)
 };
 
 class Converter {
@@ -100,15 +105,14 @@ class Converter {
     last_ = ev.ts_ps;
     const uint64_t ps = ev.ts_ps - t0_;
     switch (ev.kind) {
-      case Kind::AddToGroup: see(ev.device, r_.lines); break;
+      case Kind::AddToGroup: dev_of(ev.device); break;
       case Kind::RemoveFromGroup:
       case Kind::Detach:
-        see(ev.device, r_.lines);
-        if (current_ == ev.device) current_.clear();
+        if (has_current_ && current_ == dev_of(ev.device)) has_current_ = false;
         break;
       case Kind::Attach:
-        see(ev.device, r_.lines);
-        current_ = ev.device;
+        current_ = dev_of(ev.device);
+        has_current_ = true;
         break;
       case Kind::Map: map(ev, ps); break;
       case Kind::Unmap: unmap(ev, ps); break;
@@ -118,7 +122,7 @@ class Converter {
   }
 
   Result finish() {
-    for (const Buf& b : live_) dma(b, b.map_ps + opt_.dma_delay_ps);  // never unmapped in the capture
+    for (const auto& [iova, b] : live_) dma(b, b.map_ps + opt_.dma_delay_ps);  // never unmapped in the capture
     name_devices();
     std::stable_sort(out_.begin(), out_.end(),
                      [](const Out& a, const Out& b) { return a.ps != b.ps ? a.ps < b.ps : a.seq < b.seq; });
@@ -134,24 +138,29 @@ class Converter {
     }
     o << "; io_page_fault: a " << units::format_bytes(opt_.fault_size) << " access at the faulting IOVA.\n";
     for (const Out& x : out_) {
-      const std::string& ep = endpoint_.at(x.dev);
+      const std::string& ep = endpoint_[x.dev];
       o << format_time(x.ps) << " ";
       switch (x.op) {
         case Out::Op::Map:
-          o << "host dma_map buf=" << x.buf << " size=" << units::format_bytes(x.size) << " dev=" << ep;
+          o << "host dma_map buf=b" << x.buf << " size=" << units::format_bytes(x.size) << " dev=" << ep << "  # line "
+            << x.line << ": map iova=" << hex(x.iova) << "\n";
           break;
-        case Out::Op::Unmap: o << "host dma_unmap buf=" << x.buf; break;
-        case Out::Op::Read:
-        case Out::Op::Write:
-          o << ep << (x.op == Out::Op::Read ? " read " : " write ");
-          if (x.raw_iova) o << "iova=" << hex(x.iova);
-          else if (!x.iova_of.empty()) o << "iova=@" << x.iova_of;
-          else o << "buf=" << x.buf;
+        case Out::Op::Unmap:
+          o << "host dma_unmap buf=b" << x.buf << "  # line " << x.line << ": unmap iova=" << hex(x.iova) << "\n";
+          break;
+        case Out::Op::Dma:
+          o << ep << (x.write ? " write" : " read") << " buf=b" << x.buf << " size=" << units::format_bytes(x.size)
+            << "  # DMA rule, map at line " << x.line << "\n";
+          break;
+        case Out::Op::Fault:
+          o << ep << (x.write ? " write" : " read");
+          if (x.raw) o << " iova=" << hex(x.iova);
+          else o << " iova=@b" << x.buf;
           if (x.offset) o << " offset=" << units::format_bytes(x.offset);
-          o << " size=" << units::format_bytes(x.size);
+          o << " size=" << units::format_bytes(x.size) << "  # line " << x.line << ": io_page_fault iova=" << hex(x.iova)
+            << " flags=" << hex(x.flags) << "\n";
           break;
       }
-      o << "  # " << x.comment << "\n";
     }
     r_.text = o.str();
     return std::move(r_);
@@ -162,12 +171,22 @@ class Converter {
     throw ImportError(path_ + ":" + std::to_string(line) + ": " + what);
   }
 
-  void see(const std::string& dev, uint64_t line) { first_seen_.emplace(dev, line); }
+  // The device's index; the first line naming it is remembered for messages.
+  uint32_t dev_of(const std::string& name) {
+    const auto [it, added] = dev_index_.emplace(name, static_cast<uint32_t>(devs_.size()));
+    if (added) {
+      devs_.push_back(name);
+      first_seen_.push_back(r_.lines);
+      acts_.push_back(false);
+    }
+    return it->second;
+  }
 
   // The device acts in the output: it needs an endpoint.
-  void act(const std::string& dev, uint64_t line) {
-    see(dev, line);
-    if (std::find(acting_.begin(), acting_.end(), dev) == acting_.end()) acting_.push_back(dev);
+  void act(uint32_t dev) {
+    if (acts_[dev]) return;
+    acts_[dev] = true;
+    acting_.push_back(dev);
   }
 
   const MapFile::TaskRule* task_rule(const std::string& comm) const {
@@ -177,61 +196,79 @@ class Converter {
   }
 
   // Rule 1: a task rule of the map file; rule 2: the device last attached to a domain.
-  std::string attribute(const Event& ev) const {
-    if (const auto* t = task_rule(ev.task)) return t->device;
-    return current_;
+  bool attribute(const Event& ev, uint32_t& dev) {
+    if (const auto* t = task_rule(ev.task)) {
+      dev = dev_of(t->device);
+      return true;
+    }
+    dev = current_;
+    return has_current_;
   }
 
-  Out& push(Out::Op op, uint64_t ps, const std::string& dev, std::string comment) {
+  Out& push(Out::Op op, uint64_t ps, uint32_t dev, uint64_t line) {
     Out& x = out_.emplace_back();
     x.op = op;
     x.ps = ps;
     x.seq = out_.size();
     x.dev = dev;
-    x.comment = std::move(comment);
+    x.line = line;
     return x;
   }
 
   void map(const Event& ev, uint64_t ps) {
-    const std::string dev = attribute(ev);
-    if (dev.empty())
+    uint32_t dev = 0;
+    if (!attribute(ev, dev))
       fail(r_.lines, "map cannot be attributed to a device: no attach_device_to_domain before it and no 'task' rule of "
                      "the map file matches task '" + ev.task + "'");
     if (ev.size == 0) fail(r_.lines, "map of size 0");
-    act(dev, r_.lines);
+    act(dev);
     Buf b;
-    b.name = "b" + std::to_string(++nbuf_);
+    b.id = ++nbuf_;
     b.dev = dev;
     b.iova = ev.iova;
     b.size = ev.size;
     b.map_ps = ps;
     b.line = r_.lines;
-    Out& x = push(Out::Op::Map, ps, dev, "line " + std::to_string(r_.lines) + ": map iova=" + hex(ev.iova));
-    x.buf = b.name;
+    Out& x = push(Out::Op::Map, ps, dev, r_.lines);
+    x.buf = b.id;
     x.size = b.size;
+    x.iova = b.iova;
     ++r_.maps;
-    live_.push_back(std::move(b));
+    max_size_ = std::max(max_size_, b.size);
+    live_.emplace(b.iova, b);
   }
 
   void dma(const Buf& b, uint64_t ps) {
     if (opt_.dma == Options::Dma::None) return;
-    Out& x = push(opt_.dma == Options::Dma::Read ? Out::Op::Read : Out::Op::Write, ps, b.dev,
-                  "DMA rule, map at line " + std::to_string(b.line));
-    x.buf = b.name;
+    Out& x = push(Out::Op::Dma, ps, b.dev, b.line);
+    x.write = opt_.dma == Options::Dma::Write;
+    x.buf = b.id;
     x.size = b.size;
     ++r_.dmas;
+  }
+
+  // Live mappings starting below `addr` that may reach past it (none is larger than max_size_).
+  template <typename F>
+  void each_below(uint64_t addr, F f) {
+    for (auto it = live_.lower_bound(addr); it != live_.begin();) {
+      --it;
+      if (addr - it->first >= max_size_) break;
+      f(it);
+    }
   }
 
   void unmap(const Event& ev, uint64_t ps) {
     // The range the kernel actually unmapped; mappings inside it go, those it only overlaps stay.
     const uint64_t lo = ev.iova, hi = ev.iova + ev.unmapped;
-    std::vector<size_t> inside;
-    for (size_t i = 0; i < live_.size(); ++i) {
-      const Buf& b = live_[i];
-      const uint64_t e = b.iova + b.size;
-      if (b.iova >= lo && e <= hi) inside.push_back(i);
-      else if (b.iova < hi && e > lo) ++r_.partial_unmaps;
+    std::vector<Live::iterator> inside;
+    for (auto it = live_.lower_bound(lo); lo < hi && it != live_.end() && it->first < hi; ++it) {
+      if (it->second.size <= hi - it->first) inside.push_back(it);
+      else ++r_.partial_unmaps;
     }
+    if (lo < hi)
+      each_below(lo, [&](Live::iterator it) {
+        if (it->first + it->second.size > lo) ++r_.partial_unmaps;
+      });
     if (inside.empty()) {
       ++r_.unmatched_unmaps;
       return;
@@ -239,54 +276,54 @@ class Converter {
     // Domains are not in the event: when mappings of several devices lie in the range, take the
     // device of the one mapping that is exactly the range, else the attributed device if it has
     // any, else the device that mapped last.
-    std::string dev, exact;
-    int exact_devs = 0;
-    for (size_t i : inside)
-      if (live_[i].iova == lo && live_[i].size == ev.unmapped && live_[i].dev != exact) {
-        exact = live_[i].dev;
-        ++exact_devs;
+    std::sort(inside.begin(), inside.end(), [](Live::iterator a, Live::iterator b) { return a->second.id < b->second.id; });
+    uint32_t dev = 0;
+    int exact = 0;
+    for (auto it : inside)
+      if (it->first == lo && it->second.size == ev.unmapped && (exact == 0 || it->second.dev != dev)) {
+        dev = it->second.dev;
+        ++exact;
       }
-    if (exact_devs == 1) {
-      dev = exact;
-    } else {
-      dev = attribute(ev);
-      if (std::none_of(inside.begin(), inside.end(), [&](size_t i) { return live_[i].dev == dev; }))
-        dev = live_[*std::max_element(inside.begin(), inside.end())].dev;
+    if (exact != 1) {
+      const bool has = attribute(ev, dev);
+      if (!has || std::none_of(inside.begin(), inside.end(), [&](Live::iterator it) { return it->second.dev == dev; }))
+        dev = inside.back()->second.dev;
     }
-    std::vector<Buf> keep;
-    for (size_t i = 0; i < live_.size(); ++i) {
-      Buf& b = live_[i];
-      if (std::find(inside.begin(), inside.end(), i) == inside.end() || b.dev != dev) {
-        keep.push_back(std::move(b));
-        continue;
-      }
+    for (auto it : inside) {
+      const Buf b = it->second;
+      if (b.dev != dev) continue;
+      live_.erase(it);
       dma(b, b.map_ps + std::min(opt_.dma_delay_ps, (ps - b.map_ps) / 2));
-      Out& x = push(Out::Op::Unmap, ps, dev, "line " + std::to_string(r_.lines) + ": unmap iova=" + hex(ev.iova));
-      x.buf = b.name;
+      Out& x = push(Out::Op::Unmap, ps, dev, r_.lines);
+      x.buf = b.id;
+      x.iova = ev.iova;
       ++r_.unmaps;
-      dead_.push_back(std::move(b));
+      dead_.push_back(b);
     }
-    live_ = std::move(keep);
   }
 
   void fault(const Event& ev, uint64_t ps) {
-    act(ev.device, r_.lines);
-    Out& x = push(ev.flags & 1 ? Out::Op::Write : Out::Op::Read, ps, ev.device,
-                  "line " + std::to_string(r_.lines) + ": io_page_fault iova=" + hex(ev.iova) + " flags=" + hex(ev.flags));
+    const uint32_t dev = dev_of(ev.device);
+    act(dev);
+    Out& x = push(Out::Op::Fault, ps, dev, r_.lines);
+    x.write = (ev.flags & 1) != 0;  // IOMMU_FAULT_WRITE
+    x.flags = ev.flags;
+    x.iova = ev.iova;
     x.size = opt_.fault_size;
-    // The simulator places buffers itself: name the buffer the IOVA was in, live or most recently unmapped.
-    const auto in = [&](const Buf& b) { return b.dev == ev.device && ev.iova >= b.iova && ev.iova < b.iova + b.size; };
+    // The simulator places buffers itself: name the buffer the IOVA was in, live (the latest
+    // mapped) or else the most recently unmapped.
+    const auto in = [&](const Buf& b) { return b.dev == dev && ev.iova >= b.iova && ev.iova - b.iova < b.size; };
     const Buf* hit = nullptr;
-    for (const Buf& b : live_)
-      if (in(b)) hit = &b;
+    each_below(ev.iova + 1, [&](Live::iterator it) {
+      if (in(it->second) && (!hit || it->second.id > hit->id)) hit = &it->second;
+    });
     for (auto it = dead_.rbegin(); !hit && it != dead_.rend(); ++it)
       if (in(*it)) hit = &*it;
     if (hit) {
-      x.iova_of = hit->name;
+      x.buf = hit->id;
       x.offset = ev.iova - hit->iova;
     } else {
-      x.raw_iova = true;
-      x.iova = ev.iova;
+      x.raw = true;
     }
     ++r_.faults;
   }
@@ -296,47 +333,53 @@ class Converter {
     const auto on_platform = [&](const std::string& e) { return std::find(eps.begin(), eps.end(), e) != eps.end(); };
     std::string names;
     for (const auto& e : eps) names += (names.empty() ? "" : ", ") + e;
+    endpoint_.assign(devs_.size(), "");
     if (!opt_.map.devices.empty()) {
-      for (const auto& d : acting_) {
-        const auto it = opt_.map.devices.find(d);
-        if (it == opt_.map.devices.end())
-          fail(first_seen_.at(d), "device " + d + " has no line in the map file");
+      for (uint32_t d : acting_) {
+        const auto it = opt_.map.devices.find(devs_[d]);
+        if (it == opt_.map.devices.end()) fail(first_seen_[d], "device " + devs_[d] + " has no line in the map file");
         if (!eps.empty() && !on_platform(it->second))
-          fail(first_seen_.at(d), "device " + d + " maps to endpoint '" + it->second +
-                                      "', which the platform does not have (endpoints: " + names + ")");
+          fail(first_seen_[d], "device " + devs_[d] + " maps to endpoint '" + it->second +
+                                   "', which the platform does not have (endpoints: " + names + ")");
         endpoint_[d] = it->second;
       }
       r_.device_note = "named by the map file";
     } else {
       bool all = true;
-      for (const auto& d : acting_) all = all && on_platform(default_endpoint_name(d));
+      for (uint32_t d : acting_) all = all && on_platform(default_endpoint_name(devs_[d]));
       if (eps.empty() || all) {
-        for (const auto& d : acting_) endpoint_[d] = default_endpoint_name(d);
+        for (uint32_t d : acting_) endpoint_[d] = default_endpoint_name(devs_[d]);
         r_.device_note = eps.empty() ? "default names" : "default names, all on the platform";
       } else {
         if (acting_.size() > eps.size()) {
-          const std::string& d = acting_[eps.size()];
-          fail(first_seen_.at(d), "device " + d + " is the capture's device " + std::to_string(eps.size() + 1) +
-                                      " but the platform has " + std::to_string(eps.size()) + " endpoints (" + names +
-                                      "); give a map file");
+          const uint32_t d = acting_[eps.size()];
+          fail(first_seen_[d], "device " + devs_[d] + " is the capture's device " + std::to_string(eps.size() + 1) +
+                                   " but the platform has " + std::to_string(eps.size()) + " endpoints (" + names +
+                                   "); give a map file");
         }
         for (size_t i = 0; i < acting_.size(); ++i) endpoint_[acting_[i]] = eps[i];
         r_.device_note = "assigned to the platform's endpoints in order of first appearance";
       }
     }
-    for (const auto& d : acting_) r_.devices.emplace_back(d, endpoint_[d]);
+    for (uint32_t d : acting_) r_.devices.emplace_back(devs_[d], endpoint_[d]);
   }
+
+  using Live = std::multimap<uint64_t, Buf>;  // by IOVA; two domains may map the same one
 
   std::string path_;
   const Options& opt_;
   Result r_;
-  bool started_ = false;
-  uint64_t t0_ = 0, last_ = 0, nbuf_ = 0;
-  std::string current_;                       // the device last attached to a domain
-  std::map<std::string, uint64_t> first_seen_;  // device -> first line naming it
-  std::vector<std::string> acting_;
-  std::map<std::string, std::string> endpoint_;
-  std::vector<Buf> live_, dead_;
+  bool started_ = false, has_current_ = false;
+  uint64_t t0_ = 0, last_ = 0, nbuf_ = 0, max_size_ = 0;
+  uint32_t current_ = 0;                       // the device last attached to a domain
+  std::map<std::string, uint32_t> dev_index_;
+  std::vector<std::string> devs_;
+  std::vector<uint64_t> first_seen_;           // first line naming each device
+  std::vector<bool> acts_;
+  std::vector<uint32_t> acting_;               // in order of first action
+  std::vector<std::string> endpoint_;
+  Live live_;
+  std::vector<Buf> dead_;
   std::vector<Out> out_;
 };
 
