@@ -231,10 +231,20 @@ int cmd_import_ftrace(const std::vector<std::string>& args) {
   std::ifstream in(input);
   if (!in) throw ftrace::ImportError(input + ": cannot read trace file");
   opt.source_name = std::filesystem::path(input).filename().string();
-  const ftrace::Result r = ftrace::convert(in, input, opt);
-  {
-    std::ofstream out(output, std::ios::binary);
-    if (!(out << r.text) || !out.flush()) throw ftrace::ImportError(output + ": cannot write trace file");
+  // Written beside the output and renamed at the end: a failed conversion leaves no partial trace.
+  const std::string tmp = output + ".part";
+  ftrace::Result r;
+  try {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw ftrace::ImportError(output + ": cannot write trace file");
+    r = ftrace::convert(in, input, opt, out);
+    out.close();
+    if (!out) throw ftrace::ImportError(output + ": cannot write trace file");
+    std::filesystem::rename(tmp, output);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
   }
   std::istringstream lines(r.summary());
   for (std::string l; std::getline(lines, l);) std::cerr << "iommusim: import-ftrace: " << l << "\n";

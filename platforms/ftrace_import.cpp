@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <deque>
+#include <queue>
 #include <sstream>
+#include <unordered_set>
 
 #include "models/common/units.h"
 
@@ -53,14 +56,14 @@ std::string hex(uint64_t v) {
 
 // A mapping of the capture; devices are indices into Converter::devs_.
 struct Buf {
-  uint64_t id = 0, iova = 0, size = 0, map_ps = 0, line = 0;
+  uint64_t id = 0, iova = 0, size = 0, map_ps = 0, line = 0, dead_seq = 0;
   uint32_t dev = 0;
 };
 
 // One op of the output, kept compact (captures run to millions of events) and formatted once the
 // devices have their endpoint names.
 struct Out {
-  enum class Op : uint8_t { Map, Unmap, Dma, Fault };
+  enum class Op : uint8_t { Map, Unmap, Dma, Fault, Device };  // Device: a comment naming its endpoint
   Op op = Op::Map;
   bool write = false;      // Dma, Fault
   bool raw = false;        // Fault: iova= the address, not @buffer
@@ -73,7 +76,19 @@ struct Out {
 
 class Converter {
  public:
-  Converter(const std::string& path, const Options& opt) : path_(path), opt_(opt) {}
+  Converter(const std::string& path, const Options& opt, std::ostream& out) : path_(path), opt_(opt), o_(out) {
+    o_ << "# Converted from " << opt_.source_name << " by iommusim import-ftrace (docs/ftrace-import.md).\n# DMA rule: ";
+    if (opt_.dma == Options::Dma::None) {
+      o_ << "none";
+    } else {
+      o_ << "each buffer is " << (opt_.dma == Options::Dma::Read ? "read" : "written") << " in full by its device at map + "
+         << units::format_time(Time{opt_.dma_delay_ps}) << " (at most halfway to its unmap)";
+    }
+    o_ << "; io_page_fault: a " << units::format_bytes(opt_.fault_size) << " access at the faulting IOVA.\n";
+    if (!opt_.map.devices.empty()) r_.device_note = "named by the map file";
+    else if (opt_.platform_endpoints.empty()) r_.device_note = "default names";
+    else r_.device_note = "default names the platform has, else its unused endpoints in config order";
+  }
 
   void line(std::string_view text) {
     ++r_.lines;
@@ -119,50 +134,13 @@ class Converter {
       case Kind::IoPageFault: fault(ev, ps); break;
       default: break;
     }
+    flush(ps);
   }
 
   Result finish() {
-    for (const auto& [iova, b] : live_) dma(b, b.map_ps + opt_.dma_delay_ps);  // never unmapped in the capture
-    name_devices();
-    std::stable_sort(out_.begin(), out_.end(),
-                     [](const Out& a, const Out& b) { return a.ps != b.ps ? a.ps < b.ps : a.seq < b.seq; });
-    std::ostringstream o;
-    o << "# Converted from " << opt_.source_name << " by iommusim import-ftrace (docs/ftrace-import.md).\n# Devices:";
-    for (const auto& [d, e] : r_.devices) o << " " << d << "=" << e;
-    o << "\n# DMA rule: ";
-    if (opt_.dma == Options::Dma::None) {
-      o << "none";
-    } else {
-      o << "each buffer is " << (opt_.dma == Options::Dma::Read ? "read" : "written") << " in full by its device at map + "
-        << units::format_time(Time{opt_.dma_delay_ps}) << " (at most halfway to its unmap)";
-    }
-    o << "; io_page_fault: a " << units::format_bytes(opt_.fault_size) << " access at the faulting IOVA.\n";
-    for (const Out& x : out_) {
-      const std::string& ep = endpoint_[x.dev];
-      o << format_time(x.ps) << " ";
-      switch (x.op) {
-        case Out::Op::Map:
-          o << "host dma_map buf=b" << x.buf << " size=" << units::format_bytes(x.size) << " dev=" << ep << "  # line "
-            << x.line << ": map iova=" << hex(x.iova) << "\n";
-          break;
-        case Out::Op::Unmap:
-          o << "host dma_unmap buf=b" << x.buf << "  # line " << x.line << ": unmap iova=" << hex(x.iova) << "\n";
-          break;
-        case Out::Op::Dma:
-          o << ep << (x.write ? " write" : " read") << " buf=b" << x.buf << " size=" << units::format_bytes(x.size)
-            << "  # DMA rule, map at line " << x.line << "\n";
-          break;
-        case Out::Op::Fault:
-          o << ep << (x.write ? " write" : " read");
-          if (x.raw) o << " iova=" << hex(x.iova);
-          else o << " iova=@b" << x.buf;
-          if (x.offset) o << " offset=" << units::format_bytes(x.offset);
-          o << " size=" << units::format_bytes(x.size) << "  # line " << x.line << ": io_page_fault iova=" << hex(x.iova)
-            << " flags=" << hex(x.flags) << "\n";
-          break;
-      }
-    }
-    r_.text = o.str();
+    resolve(UINT64_MAX);  // mappings never unmapped in the capture: DMA at map + delay
+    flush(UINT64_MAX);
+    if (!o_) throw ImportError(path_ + ": cannot write the trace");
     return std::move(r_);
   }
 
@@ -182,11 +160,42 @@ class Converter {
     return it->second;
   }
 
-  // The device acts in the output: it needs an endpoint.
+  // The device acts in the output: it gets its endpoint name now, from the map file, else its
+  // default name if the platform has it (or no platform is given), else the platform's next
+  // unused endpoint in config order.
   void act(uint32_t dev) {
     if (acts_[dev]) return;
     acts_[dev] = true;
-    acting_.push_back(dev);
+    const std::string& d = devs_[dev];
+    const auto& eps = opt_.platform_endpoints;
+    std::string names;
+    for (const auto& e : eps) names += (names.empty() ? "" : ", ") + e;
+    const auto on_platform = [&](const std::string& e) { return std::find(eps.begin(), eps.end(), e) != eps.end(); };
+    const auto used = [&](const std::string& e) { return std::find(endpoint_.begin(), endpoint_.end(), e) != endpoint_.end(); };
+    std::string ep;
+    if (!opt_.map.devices.empty()) {
+      const auto it = opt_.map.devices.find(d);
+      if (it == opt_.map.devices.end()) fail(first_seen_[dev], "device " + d + " has no line in the map file");
+      if (!eps.empty() && !on_platform(it->second))
+        fail(first_seen_[dev], "device " + d + " maps to endpoint '" + it->second +
+                                   "', which the platform does not have (endpoints: " + names + ")");
+      ep = it->second;
+    } else if (eps.empty() || (on_platform(default_endpoint_name(d)) && !used(default_endpoint_name(d)))) {
+      ep = default_endpoint_name(d);
+    } else {
+      for (const auto& e : eps)
+        if (ep.empty() && !used(e) &&
+            std::none_of(devs_.begin(), devs_.end(), [&](const std::string& o) { return default_endpoint_name(o) == e; }))
+          ep = e;
+      if (ep.empty())
+        fail(first_seen_[dev], "device " + d + " is the capture's device " + std::to_string(r_.devices.size() + 1) +
+                                   " but the platform has " + std::to_string(eps.size()) + " endpoints (" + names +
+                                   "); give a map file");
+    }
+    endpoint_.resize(devs_.size());
+    endpoint_[dev] = ep;
+    r_.devices.emplace_back(d, ep);
+    emit(make(Out::Op::Device, now_, dev, first_seen_[dev]));
   }
 
   const MapFile::TaskRule* task_rule(const std::string& comm) const {
@@ -205,17 +214,19 @@ class Converter {
     return has_current_;
   }
 
-  Out& push(Out::Op op, uint64_t ps, uint32_t dev, uint64_t line) {
-    Out& x = out_.emplace_back();
+  Out make(Out::Op op, uint64_t ps, uint32_t dev, uint64_t line) {
+    Out x;
     x.op = op;
     x.ps = ps;
-    x.seq = out_.size();
+    x.seq = ++seq_;
     x.dev = dev;
     x.line = line;
     return x;
   }
+  void emit(const Out& x) { heap_.push(x); }
 
   void map(const Event& ev, uint64_t ps) {
+    now_ = ps;
     uint32_t dev = 0;
     if (!attribute(ev, dev))
       fail(r_.lines, "map cannot be attributed to a device: no attach_device_to_domain before it and no 'task' rule of "
@@ -229,35 +240,95 @@ class Converter {
     b.size = ev.size;
     b.map_ps = ps;
     b.line = r_.lines;
-    Out& x = push(Out::Op::Map, ps, dev, r_.lines);
+    Out x = make(Out::Op::Map, ps, dev, r_.lines);
     x.buf = b.id;
     x.size = b.size;
     x.iova = b.iova;
+    emit(x);
     ++r_.maps;
     max_size_ = std::max(max_size_, b.size);
     live_.emplace(b.iova, b);
+    if (opt_.dma != Options::Dma::None) pending_.push_back(b);
   }
 
   void dma(const Buf& b, uint64_t ps) {
-    if (opt_.dma == Options::Dma::None) return;
-    Out& x = push(Out::Op::Dma, ps, b.dev, b.line);
+    Out x = make(Out::Op::Dma, ps, b.dev, b.line);
     x.write = opt_.dma == Options::Dma::Write;
     x.buf = b.id;
     x.size = b.size;
+    emit(x);
     ++r_.dmas;
   }
 
+  // Mappings whose DMA is not written yet, in map order: once the capture is 2 x delay past a map
+  // with no unmap, its DMA is at map + delay whatever comes later.
+  void resolve(uint64_t t) {
+    while (!pending_.empty()) {
+      const Buf& b = pending_.front();
+      if (!done_.erase(b.id)) {
+        if (t != UINT64_MAX && t - b.map_ps <= 2 * opt_.dma_delay_ps) break;
+        dma(b, b.map_ps + opt_.dma_delay_ps);
+        early_.insert(b.id);
+      }
+      pending_.pop_front();
+    }
+  }
+
+  // Writes every op no later event can precede: those up to the capture's time `t` and before the
+  // first mapping whose DMA time is still open.
+  void flush(uint64_t t) {
+    resolve(t);
+    uint64_t bound = t;
+    if (!pending_.empty()) bound = std::min(bound, pending_.front().map_ps);
+    while (!heap_.empty() && heap_.top().ps <= bound) {
+      write(heap_.top());
+      heap_.pop();
+    }
+  }
+
+  void write(const Out& x) {
+    const std::string& ep = endpoint_[x.dev];
+    if (x.op == Out::Op::Device) {
+      o_ << "# device " << devs_[x.dev] << " = " << ep << " (first in line " << x.line << ")\n";
+      return;
+    }
+    o_ << format_time(x.ps) << " ";
+    switch (x.op) {
+      case Out::Op::Map:
+        o_ << "host dma_map buf=b" << x.buf << " size=" << units::format_bytes(x.size) << " dev=" << ep << "  # line "
+           << x.line << ": map iova=" << hex(x.iova) << "\n";
+        break;
+      case Out::Op::Unmap:
+        o_ << "host dma_unmap buf=b" << x.buf << "  # line " << x.line << ": unmap iova=" << hex(x.iova) << "\n";
+        break;
+      case Out::Op::Dma:
+        o_ << ep << (x.write ? " write" : " read") << " buf=b" << x.buf << " size=" << units::format_bytes(x.size)
+           << "  # DMA rule, map at line " << x.line << "\n";
+        break;
+      case Out::Op::Fault:
+        o_ << ep << (x.write ? " write" : " read");
+        if (x.raw) o_ << " iova=" << hex(x.iova);
+        else o_ << " iova=@b" << x.buf;
+        if (x.offset) o_ << " offset=" << units::format_bytes(x.offset);
+        o_ << " size=" << units::format_bytes(x.size) << "  # line " << x.line << ": io_page_fault iova=" << hex(x.iova)
+           << " flags=" << hex(x.flags) << "\n";
+        break;
+      case Out::Op::Device: break;
+    }
+  }
+
   // Live mappings starting below `addr` that may reach past it (none is larger than max_size_).
-  template <typename F>
-  void each_below(uint64_t addr, F f) {
-    for (auto it = live_.lower_bound(addr); it != live_.begin();) {
+  template <typename Map, typename F>
+  void each_below(Map& m, typename Map::key_type key, uint64_t addr, F f) {
+    for (auto it = m.lower_bound(key); it != m.begin();) {
       --it;
-      if (addr - it->first >= max_size_) break;
+      if (addr - it->second.iova >= max_size_) break;
       f(it);
     }
   }
 
   void unmap(const Event& ev, uint64_t ps) {
+    now_ = ps;
     // The range the kernel actually unmapped; mappings inside it go, those it only overlaps stay.
     const uint64_t lo = ev.iova, hi = ev.iova + ev.unmapped;
     std::vector<Live::iterator> inside;
@@ -266,7 +337,7 @@ class Converter {
       else ++r_.partial_unmaps;
     }
     if (lo < hi)
-      each_below(lo, [&](Live::iterator it) {
+      each_below(live_, lo, lo, [&](Live::iterator it) {
         if (it->first + it->second.size > lo) ++r_.partial_unmaps;
       });
     if (inside.empty()) {
@@ -290,22 +361,28 @@ class Converter {
         dev = inside.back()->second.dev;
     }
     for (auto it : inside) {
-      const Buf b = it->second;
+      Buf b = it->second;
       if (b.dev != dev) continue;
       live_.erase(it);
-      dma(b, b.map_ps + std::min(opt_.dma_delay_ps, (ps - b.map_ps) / 2));
-      Out& x = push(Out::Op::Unmap, ps, dev, r_.lines);
+      if (opt_.dma != Options::Dma::None && !early_.erase(b.id)) {
+        dma(b, b.map_ps + std::min(opt_.dma_delay_ps, (ps - b.map_ps) / 2));
+        done_.insert(b.id);
+      }
+      Out x = make(Out::Op::Unmap, ps, dev, r_.lines);
       x.buf = b.id;
       x.iova = ev.iova;
+      emit(x);
       ++r_.unmaps;
-      dead_.push_back(b);
+      b.dead_seq = ++ndead_;
+      dead_[{b.iova, b.dev}] = b;  // the latest at this IOVA in this device's domain
     }
   }
 
   void fault(const Event& ev, uint64_t ps) {
+    now_ = ps;
     const uint32_t dev = dev_of(ev.device);
     act(dev);
-    Out& x = push(Out::Op::Fault, ps, dev, r_.lines);
+    Out x = make(Out::Op::Fault, ps, dev, r_.lines);
     x.write = (ev.flags & 1) != 0;  // IOMMU_FAULT_WRITE
     x.flags = ev.flags;
     x.iova = ev.iova;
@@ -314,73 +391,49 @@ class Converter {
     // mapped) or else the most recently unmapped.
     const auto in = [&](const Buf& b) { return b.dev == dev && ev.iova >= b.iova && ev.iova - b.iova < b.size; };
     const Buf* hit = nullptr;
-    each_below(ev.iova + 1, [&](Live::iterator it) {
-      if (in(it->second) && (!hit || it->second.id > hit->id)) hit = &it->second;
-    });
-    for (auto it = dead_.rbegin(); !hit && it != dead_.rend(); ++it)
-      if (in(*it)) hit = &*it;
+    if (ev.iova != UINT64_MAX) {
+      each_below(live_, ev.iova + 1, ev.iova, [&](Live::iterator it) {
+        if (in(it->second) && (!hit || it->second.id > hit->id)) hit = &it->second;
+      });
+      if (!hit)
+        each_below(dead_, Dead::key_type{ev.iova + 1, 0}, ev.iova, [&](Dead::iterator it) {
+          if (in(it->second) && (!hit || it->second.dead_seq > hit->dead_seq)) hit = &it->second;
+        });
+    }
     if (hit) {
       x.buf = hit->id;
       x.offset = ev.iova - hit->iova;
     } else {
       x.raw = true;
     }
+    emit(x);
     ++r_.faults;
   }
 
-  void name_devices() {
-    const auto& eps = opt_.platform_endpoints;
-    const auto on_platform = [&](const std::string& e) { return std::find(eps.begin(), eps.end(), e) != eps.end(); };
-    std::string names;
-    for (const auto& e : eps) names += (names.empty() ? "" : ", ") + e;
-    endpoint_.assign(devs_.size(), "");
-    if (!opt_.map.devices.empty()) {
-      for (uint32_t d : acting_) {
-        const auto it = opt_.map.devices.find(devs_[d]);
-        if (it == opt_.map.devices.end()) fail(first_seen_[d], "device " + devs_[d] + " has no line in the map file");
-        if (!eps.empty() && !on_platform(it->second))
-          fail(first_seen_[d], "device " + devs_[d] + " maps to endpoint '" + it->second +
-                                   "', which the platform does not have (endpoints: " + names + ")");
-        endpoint_[d] = it->second;
-      }
-      r_.device_note = "named by the map file";
-    } else {
-      bool all = true;
-      for (uint32_t d : acting_) all = all && on_platform(default_endpoint_name(devs_[d]));
-      if (eps.empty() || all) {
-        for (uint32_t d : acting_) endpoint_[d] = default_endpoint_name(devs_[d]);
-        r_.device_note = eps.empty() ? "default names" : "default names, all on the platform";
-      } else {
-        if (acting_.size() > eps.size()) {
-          const uint32_t d = acting_[eps.size()];
-          fail(first_seen_[d], "device " + devs_[d] + " is the capture's device " + std::to_string(eps.size() + 1) +
-                                   " but the platform has " + std::to_string(eps.size()) + " endpoints (" + names +
-                                   "); give a map file");
-        }
-        for (size_t i = 0; i < acting_.size(); ++i) endpoint_[acting_[i]] = eps[i];
-        r_.device_note = "assigned to the platform's endpoints in order of first appearance";
-      }
-    }
-    for (uint32_t d : acting_) r_.devices.emplace_back(devs_[d], endpoint_[d]);
-  }
-
-  using Live = std::multimap<uint64_t, Buf>;  // by IOVA; two domains may map the same one
+  struct Later {
+    bool operator()(const Out& a, const Out& b) const { return a.ps != b.ps ? a.ps > b.ps : a.seq > b.seq; }
+  };
+  using Live = std::multimap<uint64_t, Buf>;                    // by IOVA; two domains may map the same one
+  using Dead = std::map<std::pair<uint64_t, uint32_t>, Buf>;    // by (IOVA, device)
 
   std::string path_;
   const Options& opt_;
+  std::ostream& o_;
   Result r_;
   bool started_ = false, has_current_ = false;
-  uint64_t t0_ = 0, last_ = 0, nbuf_ = 0, max_size_ = 0;
+  uint64_t t0_ = 0, last_ = 0, now_ = 0, nbuf_ = 0, ndead_ = 0, seq_ = 0, max_size_ = 0;
   uint32_t current_ = 0;                       // the device last attached to a domain
   std::map<std::string, uint32_t> dev_index_;
   std::vector<std::string> devs_;
   std::vector<uint64_t> first_seen_;           // first line naming each device
   std::vector<bool> acts_;
-  std::vector<uint32_t> acting_;               // in order of first action
   std::vector<std::string> endpoint_;
   Live live_;
-  std::vector<Buf> dead_;
-  std::vector<Out> out_;
+  Dead dead_;
+  std::deque<Buf> pending_;                    // mappings in map order whose DMA may still be open
+  std::unordered_set<uint64_t> done_;          // DMA written at unmap, before its turn in pending_
+  std::unordered_set<uint64_t> early_;         // DMA written by resolve(), before the unmap
+  std::priority_queue<Out, std::vector<Out>, Later> heap_;
 };
 
 }  // namespace
@@ -452,12 +505,19 @@ std::string Result::summary() const {
   return o.str();
 }
 
-Result convert(std::istream& in, const std::string& path, const Options& opt) {
-  Converter c(path, opt);
+Result convert(std::istream& in, const std::string& path, const Options& opt, std::ostream& out) {
+  Converter c(path, opt, out);
   std::string text;
   while (std::getline(in, text)) c.line(text);
   if (in.bad()) throw ImportError(path + ": read error");
   return c.finish();
+}
+
+std::string convert_to_string(std::istream& in, const std::string& path, const Options& opt, Result* result) {
+  std::ostringstream o;
+  Result r = convert(in, path, opt, o);
+  if (result) *result = std::move(r);
+  return o.str();
 }
 
 }  // namespace iommusim::ftrace

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <istream>
+#include <ostream>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -84,7 +85,6 @@ struct Options {
 };
 
 struct Result {
-  std::string text;                     // the converted trace
   // Devices that act in the output, in order of first appearance, with their endpoint names.
   std::vector<std::pair<std::string, std::string>> devices;
   std::string device_note;              // how the names were chosen (map file, platform, default)
@@ -99,7 +99,11 @@ struct Result {
   std::string summary() const;          // multi-line report for stderr
 };
 
-// Converts the capture read from `in` (named `path` in messages). Throws ImportError.
-Result convert(std::istream& in, const std::string& path, const Options& opt);
+// Converts the capture read from `in` (named `path` in messages), writing the trace to `out` as it
+// goes: memory stays bounded by the ops within 2 x dma_delay of capture time, not the capture's
+// length. Throws ImportError; `out` then holds a partial trace.
+Result convert(std::istream& in, const std::string& path, const Options& opt, std::ostream& out);
+// The same into a string.
+std::string convert_to_string(std::istream& in, const std::string& path, const Options& opt, Result* result = nullptr);
 
 }  // namespace iommusim::ftrace
