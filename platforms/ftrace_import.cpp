@@ -266,7 +266,7 @@ class Converter {
     while (!pending_.empty()) {
       const Buf& b = pending_.front();
       if (!done_.erase(b.id)) {
-        if (t != UINT64_MAX && t - b.map_ps <= 2 * opt_.dma_delay_ps) break;
+        if (t != UINT64_MAX && (t - b.map_ps) / 2 <= opt_.dma_delay_ps) break;  // no overflow for huge delays
         dma(b, b.map_ps + opt_.dma_delay_ps);
         early_.insert(b.id);
       }
