@@ -4,12 +4,17 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "models/common/log.h"
+#include "models/common/units.h"
 #include "platforms/config.h"
+#include "platforms/ftrace_import.h"
 #include "platforms/platform.h"
 #include "platforms/registry.h"
 #include "platforms/run.h"
@@ -34,6 +39,7 @@ constexpr const char* kUsage =
     "usage: iommusim run CONFIG [--set key.path=value]... [--out DIR] [-v|-vv|-q]\n"
     "       iommusim check CONFIG [--set key.path=value]...\n"
     "       iommusim list [TYPE]\n"
+    "       iommusim import-ftrace TRACE.txt -o OUT.trace [--map MAPFILE] [--platform CONFIG] [--dma-rule R]\n"
     "       iommusim --help | --version\n";
 
 constexpr const char* kHelp =
@@ -42,6 +48,8 @@ constexpr const char* kHelp =
     "  run     build the platform from CONFIG, simulate, write DIR/stats.json and DIR/config.resolved.yaml\n"
     "  check   load and validate CONFIG without simulating\n"
     "  list    model types by kind with their parameters, defaults, units and ranges\n"
+    "  import-ftrace  convert a Linux iommu ftrace capture (tracefs trace or trace-cmd report text) into\n"
+    "          a trace for the trace workload (docs/ftrace-import.md)\n"
     "\n"
     "--set overrides a config value after all files are merged, e.g.\n"
     "  --set platform.iommus.smmu0.iotlb.entries=128 --set run.duration=10us\n"
@@ -177,6 +185,72 @@ int cmd_list(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_import_ftrace(const std::vector<std::string>& args) {
+  po::options_description d("iommusim import-ftrace TRACE.txt options");
+  d.add_options()("help,h", "show this help")("out,o", po::value<std::string>()->value_name("OUT.trace"),
+                                               "trace file to write (required)")(
+      "map", po::value<std::string>()->value_name("MAPFILE"),
+      "'<device> <endpoint>' and 'task <comm>[*] <device>' lines (default: PCI 0000:03:00.0 -> pci-0000-03-00.0)")(
+      "platform", po::value<std::string>()->value_name("CONFIG"),
+      "check the endpoint names against CONFIG, or assign its endpoints to the devices in order")(
+      "dma-rule", po::value<std::string>()->default_value("read")->value_name("read|write|none"),
+      "what each mapped buffer's device does to it")(
+      "dma-delay", po::value<std::string>()->default_value("1us")->value_name("TIME"),
+      "DMA at map + TIME, at most halfway to the unmap")(
+      "fault-size", po::value<std::string>()->default_value("64B")->value_name("BYTES"),
+      "size of the access replayed for each io_page_fault");
+  const Parsed p = parse(args, d, "input");
+  if (p.vm.count("help")) return std::cout << d, 0;
+  if (!p.vm.count("input")) throw UsageError("missing TRACE.txt argument (usage: iommusim import-ftrace TRACE.txt -o OUT.trace)");
+  if (!p.vm.count("out") || p.vm["out"].as<std::string>().empty()) throw UsageError("import-ftrace needs -o OUT.trace");
+  const std::string input = p.vm["input"].as<std::string>(), output = p.vm["out"].as<std::string>();
+  ftrace::Options opt;
+  const std::string rule = p.vm["dma-rule"].as<std::string>();
+  if (rule == "read") opt.dma = ftrace::Options::Dma::Read;
+  else if (rule == "write") opt.dma = ftrace::Options::Dma::Write;
+  else if (rule == "none") opt.dma = ftrace::Options::Dma::None;
+  else throw UsageError("--dma-rule " + rule + ": expected read, write or none");
+  std::string why;
+  const auto delay = units::parse_time(p.vm["dma-delay"].as<std::string>(), &why);
+  if (!delay) throw UsageError("--dma-delay " + p.vm["dma-delay"].as<std::string>() + ": " + why);
+  opt.dma_delay_ps = delay->ps;
+  const auto fsize = units::parse_bytes(p.vm["fault-size"].as<std::string>(), &why);
+  if (!fsize || *fsize == 0 || *fsize > 4096)
+    throw UsageError("--fault-size " + p.vm["fault-size"].as<std::string>() + ": " + (fsize ? "expected 1B to 4KiB" : why));
+  opt.fault_size = *fsize;
+  if (p.vm.count("map")) {
+    const std::string m = p.vm["map"].as<std::string>();
+    std::ifstream mf(m);
+    if (!mf) throw ftrace::ImportError(m + ": cannot read map file");
+    opt.map = ftrace::parse_map_file(mf, m);
+  }
+  if (p.vm.count("platform")) {
+    const PlatformConfig cfg = load_config(p.vm["platform"].as<std::string>(), {}, default_registry());
+    for (const auto& e : cfg.endpoints) opt.platform_endpoints.push_back(e.name);
+  }
+  std::ifstream in(input);
+  if (!in) throw ftrace::ImportError(input + ": cannot read trace file");
+  opt.source_name = std::filesystem::path(input).filename().string();
+  // Written beside the output and renamed at the end: a failed conversion leaves no partial trace.
+  const std::string tmp = output + ".part";
+  ftrace::Result r;
+  try {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw ftrace::ImportError(output + ": cannot write trace file");
+    r = ftrace::convert(in, input, opt, out);
+    out.close();
+    if (!out) throw ftrace::ImportError(output + ": cannot write trace file");
+    std::filesystem::rename(tmp, output);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::istringstream lines(r.summary());
+  for (std::string l; std::getline(lines, l);) std::cerr << "iommusim: import-ftrace: " << l << "\n";
+  return 0;
+}
+
 int dispatch(const std::vector<std::string>& args) {
   if (args.empty()) throw UsageError("missing command (try 'iommusim --help')");
   const std::string& cmd = args[0];
@@ -186,8 +260,9 @@ int dispatch(const std::vector<std::string>& args) {
   if (cmd == "run") return cmd_run(rest);
   if (cmd == "check") return cmd_check(rest);
   if (cmd == "list") return cmd_list(rest);
+  if (cmd == "import-ftrace") return cmd_import_ftrace(rest);
   if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
-  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list)");
+  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, import-ftrace)");
 }
 
 }  // namespace
@@ -198,6 +273,8 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     return report(e.what(), 2);
   } catch (const UsageError& e) {
+    return report(e.what(), 2);
+  } catch (const ftrace::ImportError& e) {
     return report(e.what(), 2);
   } catch (const po::error& e) {
     return report(e.what(), 2);
