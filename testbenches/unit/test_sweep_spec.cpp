@@ -74,17 +74,17 @@ TEST(SweepSpec, ExplicitPointsLeaveMissingKeysAtTheBase) {
       "base: b.yaml\n"
       "points:\n"
       "  - { platform.host.dma_mode: strict }\n"
-      "  - { platform.host.dma_mode: lazy, platform.host.lazy_batch: 16 }\n"
+      "  - { platform.host.dma_mode: lazy, platform.host.fq_size: 16 }\n"
       "axes:\n"
       "  - run.workloads.0.buffer: [4KiB, 1MiB]\n");
-  EXPECT_EQ(s.columns, (Strings{"platform.host.dma_mode", "platform.host.lazy_batch", "run.workloads.0.buffer"}));
+  EXPECT_EQ(s.columns, (Strings{"platform.host.dma_mode", "platform.host.fq_size", "run.workloads.0.buffer"}));
   const std::vector<Strings> want = {
       {"strict", "", "4KiB"}, {"strict", "", "1MiB"}, {"lazy", "16", "4KiB"}, {"lazy", "16", "1MiB"}};
   EXPECT_EQ(cells(s), want);
   // No --set for a key the point does not name.
   EXPECT_EQ(s.points[1].sets, (Strings{"platform.host.dma_mode=strict", "run.workloads.0.buffer=1MiB"}));
   EXPECT_EQ(s.points[2].sets,
-            (Strings{"platform.host.dma_mode=lazy", "platform.host.lazy_batch=16", "run.workloads.0.buffer=4KiB"}));
+            (Strings{"platform.host.dma_mode=lazy", "platform.host.fq_size=16", "run.workloads.0.buffer=4KiB"}));
 }
 
 TEST(SweepSpec, SeedsAreTheInnermostAxis) {
