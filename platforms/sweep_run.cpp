@@ -311,7 +311,16 @@ void resolve_seeds(Spec& s) {
       try {
         it = seed_of.emplace(p.base, load_config(p.base, s.fixed_sets, default_registry()).seed).first;
       } catch (const ConfigError& e) {
-        throw ConfigError(std::string(e.what()) + " (base config of sweep " + s.path + ")");
+        // An override from the sweep's set: is reported at its line there, not as a --set.
+        std::string msg = e.what();
+        for (size_t i = 0; i < s.fixed_sets.size(); ++i) {
+          const std::string prefix = "--set " + s.fixed_sets[i] + ": ";
+          if (!s.fixed_where[i].empty() && msg.rfind(prefix, 0) == 0) {
+            msg = s.fixed_where[i] + ": set: " + msg.substr(prefix.size());
+            break;
+          }
+        }
+        throw ConfigError(msg + " (in the base config " + p.base + " of sweep " + s.path + ")");
       }
     }
     if (!p.seed) p.seed = it->second;

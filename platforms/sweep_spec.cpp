@@ -241,6 +241,7 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
       check_key_path(e, "set", false);
       if (e.key == "seed") continue;  // unreachable: check_key_path refuses it
       s.fixed_sets.push_back(e.key + "=" + yaml_text(e));
+      s.fixed_where.push_back(cfg::where(e.at));
     }
   }
   for (const std::string& a : extra_sets) {
@@ -250,6 +251,7 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
     if (k == "seed") throw ConfigError("--set " + a + ": seed: seeds vary through the sweep's 'seeds:' or 'repeat:' keys");
     if (k == "base") throw ConfigError("--set " + a + ": base: the config file is the sweep's 'base:' key");
     s.fixed_sets.push_back(a);
+    s.fixed_where.emplace_back();
   }
 
   std::vector<Factor> factors;
