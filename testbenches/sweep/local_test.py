@@ -123,9 +123,16 @@ def main():
     check(summary(os.path.join(work, "prog/stats.json")) == summary(os.path.join(work, "plain/stats.json")),
           "the progress sampler does not change the results")
     if shutil.which("script"):
-        t = subprocess.run(["script", "-qec", f"{exe} run {cfg} --out {work}/tty", "/dev/null"],
-                           capture_output=True, text=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
-        check(t.returncode == 0 and "progress:" not in t.stdout, "on a terminal the line is redrawn in place")
+        # A run of a second or more on a pseudo-terminal: the line is redrawn in place, with an ETA
+        # (all workloads are counted streams) and cleared at the end.
+        long_cfg = os.path.join(src, "configs/iotlb-reach.yaml")
+        t = subprocess.run(["script", "-qec", f"{exe} run {long_cfg} --set run.workloads.w64MiB.count=300000 "
+                            f"--out {work}/tty", "/dev/null"],
+                           capture_output=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+        out_tty = t.stdout.decode(errors="replace")  # bytes: text mode would turn \r into \n
+        check(t.returncode == 0, "terminal run succeeds")
+        check("\r\x1b[Ksim " in out_tty and "DMA/s" in out_tty and "ETA " in out_tty and "progress:" not in out_tty,
+              f"on a terminal the line is redrawn in place ({out_tty[:200]!r})")
 
     if failures:
         print(f"{len(failures)} check(s) failed; outputs in {work}")
