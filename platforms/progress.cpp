@@ -2,12 +2,12 @@
 #include "platforms/progress.h"
 
 #include <sysc/kernel/sc_spawn.h>
-#include <systemc>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <systemc>
 
 #include "models/common/sim_time.h"
 #include "models/host/workloads.h"
@@ -22,27 +22,37 @@ double since(Clock::time_point a, Clock::time_point b) { return std::chrono::dur
 
 std::string sim_text(double ns) {
   char b[32];
-  if (ns < 1e3) std::snprintf(b, sizeof b, "%.0f ns", ns);
-  else if (ns < 1e6) std::snprintf(b, sizeof b, "%.3f us", ns / 1e3);
-  else if (ns < 1e9) std::snprintf(b, sizeof b, "%.3f ms", ns / 1e6);
-  else std::snprintf(b, sizeof b, "%.3f s", ns / 1e9);
+  if (ns < 1e3)
+    std::snprintf(b, sizeof b, "%.0f ns", ns);
+  else if (ns < 1e6)
+    std::snprintf(b, sizeof b, "%.3f us", ns / 1e3);
+  else if (ns < 1e9)
+    std::snprintf(b, sizeof b, "%.3f ms", ns / 1e6);
+  else
+    std::snprintf(b, sizeof b, "%.3f s", ns / 1e9);
   return b;
 }
 
 std::string rate_text(double r) {
   char b[32];
-  if (r >= 1e6) std::snprintf(b, sizeof b, "%.2fM", r / 1e6);
-  else if (r >= 1e3) std::snprintf(b, sizeof b, "%.1fk", r / 1e3);
-  else std::snprintf(b, sizeof b, "%.0f", r);
+  if (r >= 1e6)
+    std::snprintf(b, sizeof b, "%.2fM", r / 1e6);
+  else if (r >= 1e3)
+    std::snprintf(b, sizeof b, "%.1fk", r / 1e3);
+  else
+    std::snprintf(b, sizeof b, "%.0f", r);
   return b;
 }
 
 std::string eta_text(double s) {
   char b[32];
   const long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(b, sizeof b, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(b, sizeof b, "%lds", t);
   return b;
 }
 
@@ -86,8 +96,10 @@ struct ProgressLine::State {
       line += "  " + std::string(pct) + (by_count || !other_workloads ? "  ETA " : "  ETA <= ") +
               eta_text(elapsed * (1 - frac) / frac);
     }
-    if (tty) std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    else std::fprintf(stderr, "progress: %s\n", line.c_str());
+    if (tty)
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    else
+      std::fprintf(stderr, "progress: %s\n", line.c_str());
     std::fflush(stderr);
     last_print = now;
     dma_at_print = d;

@@ -8,8 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -179,7 +178,10 @@ class Reporter {
 
   void finished(const Point& p, const Outcome& r, size_t running) {
     ++done_;
-    if (r.status == Status::Ok) ++ok_; else ++bad_;
+    if (r.status == Status::Ok)
+      ++ok_;
+    else
+      ++bad_;
     char head[64];
     std::snprintf(head, sizeof head, "[%zu/%zu] ", done_, total_);
     const std::string what = p.id + " " + status_name(r.status) + " (" + seconds(r.wall_s) + ")";
@@ -192,8 +194,8 @@ class Reporter {
       if (r.status == Status::Ok) std::cerr << head << what << "\n";
       return;
     }
-    std::cerr << "\r\033[K" << head << ok_ << " ok, " << bad_ << " failed, " << running << " running; last "
-              << what << std::flush;
+    std::cerr << "\r\033[K" << head << ok_ << " ok, " << bad_ << " failed, " << running << " running; last " << what
+              << std::flush;
     line_ = true;
   }
   void clear() {
@@ -262,7 +264,8 @@ std::string json_cell(const ojson& v) {
 
 void flatten(const ojson& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
   if (j.is_object() && !j.empty()) {
-    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+    for (auto it = j.begin(); it != j.end(); ++it)
+      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
     return;
   }
   out.emplace_back(prefix, json_cell(j));
@@ -286,7 +289,9 @@ const ojson* lookup(const ojson& j, const std::string& path) {
 
 }  // namespace
 
-std::string point_dir(const Point& p, const std::string& out_dir) { return (fs::path(out_dir) / "points" / p.id).string(); }
+std::string point_dir(const Point& p, const std::string& out_dir) {
+  return (fs::path(out_dir) / "points" / p.id).string();
+}
 
 std::vector<std::string> point_argv(const Point& p, const SweepOptions& o) {
   std::vector<std::string> a{o.exe, "run", p.base};
@@ -360,7 +365,8 @@ int run_local(const Spec& s, const SweepOptions& o) {
     if (!is_complete(p, o.out_dir)) todo.push_back(&p);
   const size_t skipped = s.points.size() - todo.size();
   if (o.verbosity >= 0 && skipped)
-    std::cerr << "iommusim: " << skipped << " of " << s.points.size() << " points already complete in " << o.out_dir << "\n";
+    std::cerr << "iommusim: " << skipped << " of " << s.points.size() << " points already complete in " << o.out_dir
+              << "\n";
   Reporter rep(s.points.size(), skipped, o.verbosity);
   run_pool(s, todo, o, rep, nullptr);
   const Tally t = gather(s, o.out_dir);
@@ -398,7 +404,8 @@ Tally gather(const Spec& s, const std::string& out_dir) {
       }
     } else {
       std::error_code ec;
-      if (fs::exists(dir / "status", ec) && read_file(dir / "status").rfind("timeout", 0) == 0) r.status = Status::Timeout;
+      if (fs::exists(dir / "status", ec) && read_file(dir / "status").rfind("timeout", 0) == 0)
+        r.status = Status::Timeout;
     }
     for (const auto& [k, v] : r.summary)
       if (std::find(summary_keys.begin(), summary_keys.end(), k) == summary_keys.end()) summary_keys.push_back(k);
@@ -420,7 +427,8 @@ Tally gather(const Spec& s, const std::string& out_dir) {
       auto it = std::find_if(r.summary.begin(), r.summary.end(), [&](const auto& kv) { return kv.first == k; });
       csv += "," + (it == r.summary.end() ? std::string() : csv_field(it->second));
     }
-    for (size_t i = 0; i < s.stats.size(); ++i) csv += "," + (i < r.stats.size() ? csv_field(r.stats[i]) : std::string());
+    for (size_t i = 0; i < s.stats.size(); ++i)
+      csv += "," + (i < r.stats.size() ? csv_field(r.stats[i]) : std::string());
     csv += "\n";
   }
   const fs::path out = fs::path(out_dir) / "results.csv", tmp = fs::path(out_dir) / "results.csv.tmp";

@@ -15,9 +15,9 @@ const char* status_name(Status s);  // "ok", "failed", "timeout"
 struct SweepOptions {
   std::string out_dir;
   unsigned jobs = 1;
-  int verbosity = 0;                  // -1 quiet (errors only), 0 normal
-  std::string exe;                    // the iommusim binary the points run with (absolute)
-  std::vector<std::string> command;   // this invocation's argv, recorded in DIR/sweep.json
+  int verbosity = 0;                 // -1 quiet (errors only), 0 normal
+  std::string exe;                   // the iommusim binary the points run with (absolute)
+  std::vector<std::string> command;  // this invocation's argv, recorded in DIR/sweep.json
 };
 
 // The binary of this process (/proc/self/exe), falling back to `argv0`.

@@ -71,13 +71,15 @@ int run_slurm(const Spec& s, const SweepOptions& o, const SlurmOptions& so) {
   std::string points = header(name, (dir / "point-%a.log").string(), so);
   points += "#SBATCH --array=" + array_ranges(todo) + (so.throttle ? "%" + std::to_string(o.jobs) : "") + "\n";
   // Slurm's limit leaves the point's own timeout room to report itself.
-  if (s.timeout_s > 0) points += "#SBATCH --time=" + std::to_string(static_cast<long>(std::ceil(s.timeout_s / 60.0)) + 2) + "\n";
+  if (s.timeout_s > 0)
+    points += "#SBATCH --time=" + std::to_string(static_cast<long>(std::ceil(s.timeout_s / 60.0)) + 2) + "\n";
   points += "# One sweep point per array task (its index is the point's number).\n";
   points += "exec " + cmd + " --point \"$SLURM_ARRAY_TASK_ID\" -q\n";
   std::string gather = header(name + "-gather", (dir / "gather.log").string(), so);
   gather += "# Builds results.csv once every point task has ended (dependency afterany).\n";
   gather += "exec " + cmd + " --gather\n";
-  std::string submit = "#!/bin/sh\n# Submits the sweep's points as one array job and the gather step after it.\nset -e\n";
+  std::string submit =
+      "#!/bin/sh\n# Submits the sweep's points as one array job and the gather step after it.\nset -e\n";
   submit += "cd " + sh_quote(dir.string()) + "\n";
   if (todo.empty()) {
     submit += "gather=$(sbatch --parsable gather.sbatch)\n";
@@ -105,8 +107,7 @@ int run_slurm(const Spec& s, const SweepOptions& o, const SlurmOptions& so) {
               << (WIFEXITED(rc) ? WEXITSTATUS(rc) : rc) << "); the scripts are in " << dir.string() << "\n";
     return 1;
   }
-  if (o.verbosity >= 0)
-    std::cout << "results.csv appears in " << out.string() << " when the gather job has run\n";
+  if (o.verbosity >= 0) std::cout << "results.csv appears in " << out.string() << " when the gather job has run\n";
   return 0;
 }
 

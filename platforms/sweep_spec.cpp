@@ -69,8 +69,9 @@ void check_top_keys(const Node& root) {
   for (const Node& c : root.kids)
     if (std::find(kTopKeys.begin(), kTopKeys.end(), c.key) == kTopKeys.end()) {
       const std::string near = cfg::closest(c.key, kTopKeys);
-      fail(c.at, c.key, "unknown key" + (near.empty() ? "" : " (did you mean '" + near + "'?)") +
-                            " (sweep keys: " + cfg::join(kTopKeys) + ")");
+      fail(c.at, c.key,
+           "unknown key" + (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+               " (sweep keys: " + cfg::join(kTopKeys) + ")");
     }
 }
 
@@ -88,7 +89,8 @@ void check_key_path(const Node& entry, const std::string& where, bool allow_base
 }
 
 std::string resolve_base(const std::string& sweep_path, const Node& v, const std::string& key) {
-  if (!v.is_scalar() || v.s.empty()) fail(v.at, key, "expected a config file name, not " + std::string(cfg::kind_word(v.k)));
+  if (!v.is_scalar() || v.s.empty())
+    fail(v.at, key, "expected a config file name, not " + std::string(cfg::kind_word(v.k)));
   fs::path p(v.s);
   if (p.is_relative()) p = fs::path(sweep_path).parent_path() / p;
   std::error_code ec;
@@ -98,8 +100,9 @@ std::string resolve_base(const std::string& sweep_path, const Node& v, const std
 
 Factor points_factor(const Node& pts) {
   if (!pts.is_seq() || pts.kids.empty())
-    fail(pts.at, "points", "expected a non-empty list of maps (key.path: value), not " +
-                               std::string(pts.is_seq() ? "an empty list" : cfg::kind_word(pts.k)));
+    fail(pts.at, "points",
+         "expected a non-empty list of maps (key.path: value), not " +
+             std::string(pts.is_seq() ? "an empty list" : cfg::kind_word(pts.k)));
   Factor f;
   for (size_t i = 0; i < pts.kids.size(); ++i) {
     const Node& p = pts.kids[i];
@@ -129,25 +132,29 @@ Factor points_factor(const Node& pts) {
 Factor axis_factor(const Node& a, size_t idx) {
   const std::string label = "axes[" + std::to_string(idx) + "]";
   if (!a.is_map() || a.kids.empty())
-    fail(a.at, label, "expected a map of key.path: [values] (keys in one map vary together), not " +
-                          std::string(cfg::kind_word(a.k)));
+    fail(a.at, label,
+         "expected a map of key.path: [values] (keys in one map vary together), not " +
+             std::string(cfg::kind_word(a.k)));
   Factor f;
   size_t len = 0;
   for (const Node& e : a.kids) {
     check_key_path(e, label, true);
     if (!e.is_seq() || e.kids.empty())
-      fail(e.at, label + "." + e.key, "expected a non-empty list of values, not " +
-                                          std::string(e.is_seq() ? "an empty list" : cfg::kind_word(e.k)) +
-                                          " (a value every point shares belongs in 'set:')");
+      fail(e.at, label + "." + e.key,
+           "expected a non-empty list of values, not " +
+               std::string(e.is_seq() ? "an empty list" : cfg::kind_word(e.k)) +
+               " (a value every point shares belongs in 'set:')");
     if (f.keys.empty()) {
       len = e.kids.size();
     } else if (e.kids.size() != len) {
-      fail(e.at, label + "." + e.key, "has " + std::to_string(e.kids.size()) + " values but " + f.keys.front() +
-                                          " has " + std::to_string(len) + "; keys in one axis map vary together " +
-                                          "and need the same number of values (separate axes form a product)");
+      fail(e.at, label + "." + e.key,
+           "has " + std::to_string(e.kids.size()) + " values but " + f.keys.front() + " has " + std::to_string(len) +
+               "; keys in one axis map vary together " +
+               "and need the same number of values (separate axes form a product)");
     }
     if (e.key == "base")
-      for (size_t r = 0; r < e.kids.size(); ++r) resolve_base("", e.kids[r], label + ".base[" + std::to_string(r) + "]");
+      for (size_t r = 0; r < e.kids.size(); ++r)
+        resolve_base("", e.kids[r], label + ".base[" + std::to_string(r) + "]");
     f.keys.push_back(e.key);
     f.key_at.push_back(e.at);
   }
@@ -168,8 +175,9 @@ std::vector<uint64_t> seed_list(const Node& root) {
   if (repeat) {
     const auto n = repeat->is_scalar() ? units::parse_count(repeat->s, &why) : std::nullopt;
     if (!n || *n == 0 || *n > 100000)
-      fail(repeat->at, "repeat", "expected a number of repetitions in [1, 100000], got " +
-                                     (repeat->is_scalar() ? "'" + repeat->s + "'" : std::string(cfg::kind_word(repeat->k))));
+      fail(repeat->at, "repeat",
+           "expected a number of repetitions in [1, 100000], got " +
+               (repeat->is_scalar() ? "'" + repeat->s + "'" : std::string(cfg::kind_word(repeat->k))));
     for (uint64_t s = 1; s <= *n; ++s) out.push_back(s);
   }
   if (seeds) {
@@ -177,8 +185,9 @@ std::vector<uint64_t> seed_list(const Node& root) {
     for (size_t i = 0; i < seeds->kids.size(); ++i) {
       const Node& s = seeds->kids[i];
       const auto v = s.is_scalar() ? units::parse_count(s.s, &why) : std::nullopt;
-      if (!v) fail(s.at, "seeds[" + std::to_string(i) + "]", "expected an integer seed, got " +
-                                                                 (s.is_scalar() ? "'" + s.s + "'" : std::string(cfg::kind_word(s.k))));
+      if (!v)
+        fail(s.at, "seeds[" + std::to_string(i) + "]",
+             "expected an integer seed, got " + (s.is_scalar() ? "'" + s.s + "'" : std::string(cfg::kind_word(s.k))));
       if (std::find(out.begin(), out.end(), *v) != out.end())
         fail(s.at, "seeds[" + std::to_string(i) + "]", "seed " + s.s + " is listed twice");
       out.push_back(*v);
@@ -226,7 +235,8 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
     fail({path, e.mark.line >= 0 ? e.mark.line + 1 : 0}, "", "YAML syntax error: " + e.msg);
   }
   const Node root = cfg::from_yaml(y, path, true, {path, 1});
-  if (!root.is_map()) fail(root.at, "", "the top level of a sweep file must be a map, not " + std::string(cfg::kind_word(root.k)));
+  if (!root.is_map())
+    fail(root.at, "", "the top level of a sweep file must be a map, not " + std::string(cfg::kind_word(root.k)));
   check_top_keys(root);
 
   Spec s;
@@ -236,7 +246,8 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
   s.base = resolve_base(path, *base, "base");
 
   if (const Node* set = root.get("set")) {
-    if (!set->is_map()) fail(set->at, "set", "expected a map of key.path: value, not " + std::string(cfg::kind_word(set->k)));
+    if (!set->is_map())
+      fail(set->at, "set", "expected a map of key.path: value, not " + std::string(cfg::kind_word(set->k)));
     for (const Node& e : set->kids) {
       check_key_path(e, "set", false);
       if (e.key == "seed") continue;  // unreachable: check_key_path refuses it
@@ -248,7 +259,8 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
     const size_t eq = a.find('=');
     if (eq == std::string::npos || eq == 0) throw ConfigError("--set " + a + ": expected key.path=value");
     const std::string k = a.substr(0, eq);
-    if (k == "seed") throw ConfigError("--set " + a + ": seed: seeds vary through the sweep's 'seeds:' or 'repeat:' keys");
+    if (k == "seed")
+      throw ConfigError("--set " + a + ": seed: seeds vary through the sweep's 'seeds:' or 'repeat:' keys");
     if (k == "base") throw ConfigError("--set " + a + ": base: the config file is the sweep's 'base:' key");
     s.fixed_sets.push_back(a);
     s.fixed_where.emplace_back();
@@ -258,8 +270,10 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
   if (const Node* pts = root.get("points")) factors.push_back(points_factor(*pts));
   if (const Node* axes = root.get("axes")) {
     if (!axes->is_seq() || axes->kids.empty())
-      fail(axes->at, "axes", "expected a list of maps, one per axis (key.path: [values]; keys in one map vary "
-                             "together), not " + std::string(axes->is_seq() ? "an empty list" : cfg::kind_word(axes->k)));
+      fail(axes->at, "axes",
+           "expected a list of maps, one per axis (key.path: [values]; keys in one map vary "
+           "together), not " +
+               std::string(axes->is_seq() ? "an empty list" : cfg::kind_word(axes->k)));
     for (size_t i = 0; i < axes->kids.size(); ++i) factors.push_back(axis_factor(axes->kids[i], i));
   }
   for (const Factor& f : factors)
@@ -275,7 +289,8 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
     for (size_t i = 0; i < st->kids.size(); ++i) {
       const Node& e = st->kids[i];
       const std::string label = "stats[" + std::to_string(i) + "]";
-      if (!e.is_scalar() || e.s.empty()) fail(e.at, label, "expected a dotted path such as components.smmu0.iotlb.hits");
+      if (!e.is_scalar() || e.s.empty())
+        fail(e.at, label, "expected a dotted path such as components.smmu0.iotlb.hits");
       if (e.s.rfind("summary.", 0) == 0) fail(e.at, label, "the summary is always in results.csv");
       if (std::find(s.columns.begin(), s.columns.end(), e.s) != s.columns.end() ||
           std::find(s.stats.begin(), s.stats.end(), e.s) != s.stats.end())

@@ -21,14 +21,14 @@ struct Point {
 };
 
 struct Spec {
-  std::string path;                     // the sweep file
-  std::string base;                     // default config file, resolved against the sweep file's directory
-  std::vector<std::string> fixed_sets;  // `set:` then the command line's --set, as "key.path=yaml"
-  std::vector<std::string> fixed_where; // per fixed_sets entry: "<file>:<line>" in the sweep file, "" for --set
-  std::vector<std::string> columns;     // axis key paths exactly as written, in column order
-  std::vector<std::string> stats;       // extra results.csv columns: dotted paths into stats.json
-  double timeout_s = 0;                 // per point, wall clock; 0: none
-  std::vector<Point> points;            // in point order
+  std::string path;                      // the sweep file
+  std::string base;                      // default config file, resolved against the sweep file's directory
+  std::vector<std::string> fixed_sets;   // `set:` then the command line's --set, as "key.path=yaml"
+  std::vector<std::string> fixed_where;  // per fixed_sets entry: "<file>:<line>" in the sweep file, "" for --set
+  std::vector<std::string> columns;      // axis key paths exactly as written, in column order
+  std::vector<std::string> stats;        // extra results.csv columns: dotted paths into stats.json
+  double timeout_s = 0;                  // per point, wall clock; 0: none
+  std::vector<Point> points;             // in point order
 };
 
 // Parses and expands sweep file text. `path` names the file in messages and anchors relative

@@ -62,7 +62,7 @@ TEST(SweepSpec, KeysInOneAxisMapVaryTogether) {
       "  - run.workloads.0.window: [4KiB, 1MiB, 64MiB]\n"
       "    run.workloads.0.count: [100, 200, 300]\n"
       "  - platform.host.dma_mode: [strict, lazy]\n");
-  const std::vector<Strings> want = {{"4KiB", "100", "strict"},  {"4KiB", "100", "lazy"},  {"1MiB", "200", "strict"},
+  const std::vector<Strings> want = {{"4KiB", "100", "strict"}, {"4KiB", "100", "lazy"},    {"1MiB", "200", "strict"},
                                      {"1MiB", "200", "lazy"},   {"64MiB", "300", "strict"}, {"64MiB", "300", "lazy"}};
   EXPECT_EQ(cells(s), want);
   EXPECT_EQ(s.points[3].sets,
@@ -219,7 +219,8 @@ const BadCase kBad[] = {
     {"MissingBase", "axes:\n  - a: [1]\n", "s\\.yaml:1: base: missing required key"},
     {"UnknownKey", "base: b.yaml\naxis:\n  - a: [1]\n", "s\\.yaml:2: axis: unknown key \\(did you mean 'axes'\\?\\)"},
     {"AxesNotAList", "base: b.yaml\naxes:\n  a: [1, 2]\n", "s\\.yaml:2: axes: expected a list of maps"},
-    {"AxisValueNotAList", "base: b.yaml\naxes:\n  - a: 3\n", "s\\.yaml:3: axes\\[0\\]\\.a: expected a non-empty list.*set:"},
+    {"AxisValueNotAList", "base: b.yaml\naxes:\n  - a: 3\n",
+     "s\\.yaml:3: axes\\[0\\]\\.a: expected a non-empty list.*set:"},
     {"AxisValuesEmpty", "base: b.yaml\naxes:\n  - a: []\n", "s\\.yaml:3: axes\\[0\\]\\.a: expected a non-empty list"},
     {"ZipLengthsDiffer", "base: b.yaml\naxes:\n  - a: [1, 2]\n    b: [1, 2, 3]\n",
      "s\\.yaml:4: axes\\[0\\]\\.b: has 3 values but a has 2"},
@@ -233,9 +234,11 @@ const BadCase kBad[] = {
     {"DuplicateSeed", "base: b.yaml\nseeds: [4, 4]\n", "s\\.yaml:2: seeds\\[1\\]: seed 4 is listed twice"},
     {"RepeatZero", "base: b.yaml\nrepeat: 0\n", "s\\.yaml:2: repeat: expected a number of repetitions"},
     {"BadTimeout", "base: b.yaml\ntimeout: soon\n", "s\\.yaml:2: timeout: expected a wall-clock time"},
-    {"SummaryAsStat", "base: b.yaml\nstats: [summary.dma.requests]\n", "s\\.yaml:2: stats\\[0\\]: the summary is always"},
+    {"SummaryAsStat", "base: b.yaml\nstats: [summary.dma.requests]\n",
+     "s\\.yaml:2: stats\\[0\\]: the summary is always"},
     {"BaseNotAFile", "base: [a, b]\n", "s\\.yaml:1: base: expected a config file name"},
-    {"BaseAxisNotAFile", "base: b.yaml\naxes:\n  - base: [a.yaml, {x: 1}]\n", "s\\.yaml:3: axes\\[0\\]\\.base\\[1\\]: expected a config"},
+    {"BaseAxisNotAFile", "base: b.yaml\naxes:\n  - base: [a.yaml, {x: 1}]\n",
+     "s\\.yaml:3: axes\\[0\\]\\.base\\[1\\]: expected a config"},
     {"DuplicateKey", "base: b.yaml\nbase: c.yaml\n", "s\\.yaml:2: base: duplicate key"},
     {"NotAMap", "- a\n- b\n", "s\\.yaml:1: the top level of a sweep file must be a map"},
     {"YamlSyntax", "base: b.yaml\naxes: [\n", "s\\.yaml:[0-9]+: YAML syntax error"},
