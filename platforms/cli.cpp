@@ -1,4 +1,4 @@
-// The iommusim command line: run / check / list / --help / --version on Boost.Program_options.
+// The iommusim command line: run / check / list / sweep / --help / --version on Boost.Program_options.
 #include "platforms/cli.h"
 
 #include <boost/program_options.hpp>
@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "models/common/log.h"
 #include "models/common/units.h"
 #include "platforms/config.h"
@@ -18,6 +20,7 @@
 #include "platforms/platform.h"
 #include "platforms/registry.h"
 #include "platforms/run.h"
+#include "platforms/sweep_cli.h"
 
 #ifndef IOMMUSIM_VERSION
 #define IOMMUSIM_VERSION "unknown"
@@ -29,6 +32,12 @@ namespace po = boost::program_options;
 const char* version() { return IOMMUSIM_VERSION; }
 
 namespace {
+std::vector<std::string> g_command;  // argv of this process, for the output directories' run records
+}  // namespace
+
+const std::vector<std::string>& command_line() { return g_command; }
+
+namespace {
 
 // Bad command-line usage (as opposed to a bad config): also exit status 2.
 struct UsageError : std::runtime_error {
@@ -36,8 +45,10 @@ struct UsageError : std::runtime_error {
 };
 
 constexpr const char* kUsage =
-    "usage: iommusim run CONFIG [--set key.path=value]... [--out DIR] [-v|-vv|-q]\n"
+    "usage: iommusim run CONFIG [--set key.path=value]... [--out DIR] [-v|-vv|-q] [--progress]\n"
     "       iommusim check CONFIG [--set key.path=value]...\n"
+    "       iommusim sweep SWEEP.yaml [--jobs N] [--out DIR] [--set key.path=value]... [-q]\n"
+    "       iommusim sweep SWEEP.yaml --slurm [--submit] [--sbatch OPT]... [--out DIR]\n"
     "       iommusim list [TYPE]\n"
     "       iommusim import-ftrace TRACE.txt -o OUT.trace [--map MAPFILE] [--platform CONFIG] [--dma-rule R]\n"
     "       iommusim --help | --version\n";
@@ -50,6 +61,8 @@ constexpr const char* kHelp =
     "  list    model types by kind with their parameters, defaults, units and ranges\n"
     "  import-ftrace  convert a Linux iommu ftrace capture (tracefs trace or trace-cmd report text) into\n"
     "          a trace for the trace workload (docs/ftrace-import.md)\n"
+    "  sweep   run every point of a sweep file (docs/sweeps.md) as its own process, locally or as a\n"
+    "          Slurm array job; gather DIR/results.csv; re-running skips completed points\n"
     "\n"
     "--set overrides a config value after all files are merged, e.g.\n"
     "  --set platform.iommus.smmu0.iotlb.entries=128 --set run.duration=10us\n"
@@ -134,10 +147,13 @@ int cmd_run(const std::vector<std::string>& args) {
   po::options_description d("iommusim run CONFIG options");
   add_common(d, true);
   d.add_options()("out,o", po::value<std::string>()->value_name("DIR"), "output directory (default: out)");
+  d.add_options()("progress", "show the progress line also when stderr is not a terminal (never with -q or -v)");
   const Parsed p = parse(args, d, "config");
   if (p.vm.count("help")) return std::cout << d, 0;
   RunOptions opts;
   opts.verbosity = verbosity_of(p);
+  opts.command = g_command;
+  opts.progress = opts.verbosity == 0 && (p.vm.count("progress") || isatty(2) == 1);
   if (p.vm.count("out")) opts.out_dir = p.vm["out"].as<std::string>();
   if (opts.out_dir.empty()) throw UsageError("--out needs a directory");
   const PlatformConfig cfg = load_config(need_config(p, "run"), sets_of(p), default_registry());
@@ -263,11 +279,15 @@ int dispatch(const std::vector<std::string>& args) {
   if (cmd == "import-ftrace") return cmd_import_ftrace(rest);
   if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
   throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, import-ftrace)");
+  if (cmd == "sweep") return sweep::cmd_sweep(rest);
+  if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
+  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, sweep)");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_command.assign(argv, argv + argc);
   try {
     return dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const ConfigError& e) {

@@ -2,6 +2,7 @@
 #include "platforms/platform.h"
 
 #include <sysc/kernel/sc_spawn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "models/memory/system_bus.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
+#include "platforms/progress.h"
 
 namespace iommusim {
 namespace {
@@ -186,7 +188,7 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
   return pf;
 }
 
-SimResult simulate(Platform& pf, const PlatformConfig& cfg) {
+SimResult simulate(Platform& pf, const PlatformConfig& cfg, bool progress) {
   SimResult r;
   if (pf.host->has_workloads())
     sc_core::sc_spawn([&] {
@@ -198,9 +200,12 @@ SimResult simulate(Platform& pf, const PlatformConfig& cfg) {
     r.workloads_finished = true;
   // sc_stop() ending a run is normal, not worth SystemC's info message.
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  std::unique_ptr<ProgressLine> line;
+  if (progress) line = std::make_unique<ProgressLine>(pf, cfg, isatty(2) == 1);
   const auto wall0 = std::chrono::steady_clock::now();
   sc_core::sc_start(to_sc(cfg.duration));
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (line) line->finish();
   return r;
 }
 

@@ -44,6 +44,7 @@ struct SimResult {
   double wall_s = 0;
 };
 // Runs the simulation until every workload finished or run.duration passed, whichever is first.
-SimResult simulate(Platform& pf, const PlatformConfig& cfg);
+// `progress`: draw a progress line on stderr (platforms/progress.h), redrawn in place on a terminal.
+SimResult simulate(Platform& pf, const PlatformConfig& cfg, bool progress = false);
 
 }  // namespace iommusim

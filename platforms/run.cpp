@@ -15,12 +15,37 @@
 #include "models/pcie/endpoint.h"
 #include "platforms/platform.h"
 #include "platforms/stats_dump.h"
+#include "platforms/sweep_run.h"
 
 #ifndef IOMMUSIM_VERSION
 #define IOMMUSIM_VERSION "unknown"
 #endif
 
 namespace iommusim {
+namespace {
+
+// run.json: enough to rerun this output directory (the binary, its version, the directory and
+// command line it ran from, the seed).
+void write_run_info(const RunOptions& opts, const PlatformConfig& cfg) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  nlohmann::ordered_json j;
+  j["version"] = IOMMUSIM_VERSION;
+  j["config"] = cfg.path;
+  j["seed"] = cfg.seed;
+  j["cwd"] = fs::current_path(ec).string();
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  j["exe"] = ec ? std::string() : exe.string();
+  j["command"] = opts.command;
+  std::string rerun = "cd " + sweep::sh_quote(j["cwd"].get<std::string>()) + " &&";
+  for (size_t i = 0; i < opts.command.size(); ++i)
+    rerun += " " + sweep::sh_quote(i == 0 && !j["exe"].get<std::string>().empty() ? j["exe"].get<std::string>() : opts.command[i]);
+  j["rerun"] = rerun;
+  std::ofstream f(fs::path(opts.out_dir) / "run.json");
+  f << j.dump(2) << "\n";
+}
+
+}  // namespace
 
 int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   namespace fs = std::filesystem;
@@ -32,7 +57,7 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   tlm::tlm_global_quantum::instance().set(to_sc(cfg.quantum));
   auto pf = build_platform(cfg, default_registry());
 
-  const SimResult sim = simulate(*pf, cfg);
+  const SimResult sim = simulate(*pf, cfg, opts.progress);
   // A workload's input that proved bad mid-run (a trace line) is bad input like a config error.
   if (!pf->host->error().empty()) throw ConfigError(pf->host->error());
   const double wall_s = sim.wall_s;
@@ -60,6 +85,7 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
     std::ofstream f(fs::path(opts.out_dir) / "config.resolved.yaml");
     f << cfg.resolved_yaml;
   }
+  write_run_info(opts, cfg);
   if (opts.verbosity >= 0) {
     print_summary(std::cout, s, sc_core::sc_time_stamp(), wall_s, opts.out_dir);
     std::cout << "workloads\n";
