@@ -1,6 +1,7 @@
 // ITS translation path: GITS_TRANSLATER writes -> DTE, ITE, CTE, LPI configuration -> IrqSink.
 #include "models/irq/its.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 

@@ -1,6 +1,8 @@
 // ITS command queue: fetch from simulated memory, execute with the table updates it implies.
 #include "models/irq/its.h"
 
+#include <vector>
+
 #include "models/common/sim_time.h"
 
 namespace iommusim::its {
