@@ -96,6 +96,38 @@ TEST_F(ItsTest, HandBuiltTablesDeliverTheLpiToTheTargetAfterTheReads) {
   EXPECT_EQ(stat("device_cache_hits"), 2);
 }
 
+TEST_F(ItsTest, UntaggedWritesAreDeliveredWithoutATag) {
+  // An SMMU's own queue interrupt: a write with the SMMU's DeviceID and no MsiTag.
+  build();
+  run([&](ItsTb& tb) {
+    setup(tb);
+    submit(tb, {mapd(0x1F0, 1, kItt, true), mapc(0, 0, true), mapti(0x1F0, 1, 9000, 0), sync()});
+    tb.msi(0x1F0, 1, 0);
+    ASSERT_EQ(sink.delivered.size(), 1u);
+    EXPECT_FALSE(sink.delivered[0].tagged);
+    EXPECT_EQ(sink.delivered[0].intid, 9000u);
+    EXPECT_EQ(sink.delivered[0].cpu, 0u);
+  });
+}
+
+TEST_F(ItsTest, LargerIttEntriesChangeTheStrideAndTheReadSize) {
+  p.itt_entry_size = 16;
+  build();
+  run([&](ItsTb& tb) {
+    setup(tb);
+    EXPECT_EQ((tb.rd(TYPER) >> 4) & 0xF, 15u);
+    submit(tb, {mapd(5, 3, kItt, true), mapc(7, 3, true), mapti(5, 2, 8200, 7), sync()});
+    EXPECT_EQ(mem->read64(kItt + 2 * 16), ite(true, 8200, 7));
+    EXPECT_EQ(mem->read64(kItt + 2 * 8), 0u);
+    tb.wait_until(now() + ns(1000));
+    const sc_time t0 = now();
+    tb.msi(5, 2, 1);
+    ASSERT_EQ(sink.delivered.size(), 1u);
+    // MAPTI's lookup left the DTE cached; the ITE (16 B: 106 ns) and the CTE (8 B: 98 ns) are read.
+    EXPECT_EQ(sink.delivered[0].at, t0 + ns(106 + 98 + 50));
+  });
+}
+
 TEST_F(ItsTest, WithoutCachesEveryWriteReadsTheTables) {
   p.device_cache.entries = p.ite_cache.entries = p.collection_cache.entries = 0;
   build();
