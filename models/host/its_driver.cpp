@@ -55,7 +55,7 @@ void ItsDriver::probe() {
   mmio_.write64(reg::CBASER, cbaser::VALID | cbaser::INNER_CACHE.make(kCacheWb) |
                                  cbaser::SHAREABILITY.make(kInnerShareable) | (cmdq_ & cbaser::PA.mask()) |
                                  cbaser::SIZE.make(kCmdQueueBytes / 0x1000 - 1));
-  mmio_.write64(reg::CWRITER, 0);
+  mmio_.write32(reg::CWRITER, 0);
   cwriter_ = 0;
 
   // Device and collection tables (its_alloc_tables): each BASER says its type and entry size.
@@ -106,7 +106,7 @@ void ItsDriver::probe() {
   send1(invall, false);
 }
 
-uint64_t ItsDriver::read_creadr() { return mmio_.read(reg::CREADR, 8); }
+uint64_t ItsDriver::read_creadr() { return mmio_.read32(reg::CREADR); }  // readl, as Linux
 
 void ItsDriver::send(const std::vector<Cmd>& cmds, const std::vector<bool>& sync_after) {
   const sc_core::sc_time poll = to_sc(p_.cost.its.poll_interval);
@@ -143,7 +143,7 @@ void ItsDriver::send(const std::vector<Cmd>& cmds, const std::vector<bool>& sync
       ++syncs_;
     }
   }
-  mmio_.write64(reg::CWRITER, cwriter_);
+  mmio_.write32(reg::CWRITER, static_cast<uint32_t>(cwriter_));  // writel (its_post_commands)
   // its_wait_for_range_completion: CREADR must move past everything written since `from`.
   const sc_core::sc_time t0 = sc_core::sc_time_stamp();
   for (;;) {
