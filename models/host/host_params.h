@@ -23,6 +23,25 @@ struct MmCosts {
   }
 };
 
+// CPU time of the GICv3 ITS driver (its_driver.h) besides command writes (cmd_build) and MMIO.
+struct ItsCosts {
+  // Linux's its_wait_for_range_completion (and its_allocate_entry on a full queue) re-reads
+  // GITS_CREADR with udelay(1) between reads.
+  Time poll_interval = Time::us(1);
+  // Not measured: order-of-magnitude costs of the Linux paths on a ~3 GHz core.
+  Time device_alloc = Time::ns(300);  // its_create_device: its_device, ITT allocation, event map
+  Time lpi_alloc = Time::ns(100);     // find and claim a free LPI in the LPI bitmap
+  Time prop_write = Time::ns(20);     // update one LPI configuration byte and make it visible (dsb)
+
+  void visit(ParamVisitor& v) {
+    v.time("poll_interval", poll_interval, "delay between GITS_CREADR reads while waiting for commands "
+                                           "(Linux: udelay(1))", Time::ns(1));
+    v.time("device_alloc", device_alloc, "allocate an ITS device and its ITT (its_create_device)");
+    v.time("lpi_alloc", lpi_alloc, "allocate one LPI from the LPI bitmap");
+    v.time("prop_write", prop_write, "update one LPI configuration table byte");
+  }
+};
+
 // CPU time charged for each step the kernel takes. No published per-step figures exist for most of
 // these; defaults are order-of-magnitude costs of the corresponding Linux paths on a ~3 GHz core.
 struct CpuCosts {
@@ -40,6 +59,7 @@ struct CpuCosts {
   Time sync_poll = Time::ns(0);       // extra cost per wake-up while waiting for a sync
   Time poll_interval = Time::ns(10);  // spin-loop granularity while polling a status word in memory
   MmCosts mm;                         // process address spaces (SVA, I/O page faults)
+  ItsCosts its;                       // the GICv3 ITS driver
 
   void visit(ParamVisitor& v) {
     v.time("iova_alloc", iova_alloc, "allocate an IOVA range");
@@ -55,6 +75,7 @@ struct CpuCosts {
     v.time("poll_interval", poll_interval, "how often a spinning CPU re-reads a status word it waits on",
            Time::ns(1));
     v.group("mm", mm, "process memory: page faults, mmap, munmap");
+    v.group("its", its, "GICv3 ITS driver");
   }
 };
 
