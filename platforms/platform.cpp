@@ -17,6 +17,7 @@
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
 #include "models/irq/cpu_interrupts.h"
+#include "models/irq/its.h"
 #include "models/memory/sparse_memory.h"
 #include "models/memory/system_bus.h"
 #include "models/pcie/endpoint.h"
@@ -104,6 +105,24 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
       fail(s, "IOMMU type '" + s.type + "' has no host driver yet");
     }
     pf->iommus.push_back(dynamic_cast<HasStats*>(m));
+  }
+  // Interrupt translation services: control frame on the host's next MMIO port, translation
+  // frame in the address map behind the IOMMUs, tables in DRAM.
+  if (cfg.irqchips.size() > 1) fail(cfg.irqchips[1], "one ITS per platform is supported");
+  for (const auto& s : cfg.irqchips) {
+    auto* its = create<its::Its>(*pf, s, reg, cfg.seed);
+    its->mem.bind(pf->memory->socket);
+    its->set_sink(pf->interrupts);
+    const auto& ip = params_as<its::ItsParams>(*s.params);
+    try {
+      pf->bus->add_window(s.name, ip.base + 0x10000, 0x10000);
+    } catch (const std::invalid_argument& e) {
+      fail(s, std::string("base: ") + e.what());
+    }
+    pf->bus->out.bind(its->doorbell);
+    pf->host->mmio.bind(its->regs);
+    pf->host->add_its(s.name, ip.base);
+    pf->irqchips.push_back(its);
   }
   std::map<std::string, RootPort*> ports;
   std::map<std::string, unsigned> port_down_index;

@@ -18,6 +18,7 @@ class Endpoint;
 namespace smmuv3 { class SmmuV3; }
 namespace vtd { class VtdIommu; }
 namespace amdvi { class AmdVi; }
+namespace its { class Its; }
 class HasStats;
 namespace host { class LinuxHost; }
 
@@ -30,6 +31,7 @@ struct Platform {
   std::vector<smmuv3::SmmuV3*> smmus;
   std::vector<vtd::VtdIommu*> vtds;
   std::vector<amdvi::AmdVi*> amdvis;
+  std::vector<its::Its*> irqchips;
   std::vector<RootPort*> root_ports;
   std::vector<Endpoint*> endpoints;
   host::LinuxHost* host = nullptr;

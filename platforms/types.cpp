@@ -5,6 +5,7 @@
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/iommu/vtd/vtd.h"
 #include "models/irq/cpu_interrupts.h"
+#include "models/irq/its.h"
 #include "models/memory/sparse_memory.h"
 #include "models/pcie/endpoint.h"
 #include "models/pcie/root_port.h"
@@ -39,6 +40,10 @@ Registry make_registry() {
       "cpu_interrupts", Kind::Interrupts,
       "the CPUs' side of interrupt delivery: the x86 interrupt window, handlers, delivered/spurious/lost counts, latency",
       [](const char* n, const CpuInterruptsParams& p, uint64_t) { return new CpuInterrupts(n, p); });
+  r.add<its::ItsParams>(
+      "gic_its", Kind::IrqChip,
+      "Arm GICv3 ITS: GITS_TRANSLATER doorbell, device/collection tables and ITTs in memory, command queue",
+      [](const char* n, const its::ItsParams& p, uint64_t seed) { return new its::Its(n, p, seed); });
   r.add<host::StreamWorkloadParams>("stream", Kind::Workload,
                                     "host maps a buffer once; the device runs a synthetic pattern over it");
   r.add<host::MapUnmapWorkloadParams>("map_unmap", Kind::Workload,

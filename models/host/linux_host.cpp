@@ -10,6 +10,7 @@
 
 #include "models/common/log.h"
 #include "models/host/amdvi_driver.h"
+#include "models/host/its_msi.h"
 #include "models/host/smmuv3_driver.h"
 #include "models/host/vtd_driver.h"
 #include "models/host/trace_replay.h"
@@ -79,9 +80,19 @@ void LinuxHost::write(uint64_t pa, const void* src, size_t len) {
   if (mem->transport_dbg(gp) != len) throw std::runtime_error("host: memory write outside memory");
 }
 
+void LinuxHost::add_its(const std::string& name, uint64_t its_base) {
+  if (its_) throw std::invalid_argument("host: one ITS per platform is supported");
+  ports_.push_back(std::make_unique<MmioPort>(*this, static_cast<unsigned>(ports_.size())));
+  its_ = std::make_unique<ItsMsi>();
+  its_->drv = std::make_unique<ItsDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), its_base, stats_);
+  msi_ctrl_ = its_.get();
+}
+
+void LinuxHost::its_probe() { its_->drv->probe(); }
+
 unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
-  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  ports_.push_back(std::make_unique<MmioPort>(*this, static_cast<unsigned>(ports_.size())));
   drivers_.push_back(
       std::make_unique<SmmuV3Driver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), sync_wake, ids_, stats_));
   drivers_.back()->set_iopf_sink(iopf_.get());
@@ -91,7 +102,7 @@ unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_
 
 unsigned LinuxHost::add_vtd(const std::string& name, sc_core::sc_event* prq_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
-  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  ports_.push_back(std::make_unique<MmioPort>(*this, static_cast<unsigned>(ports_.size())));
   auto drv = std::make_unique<VtdDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), stats_);
   drv->set_prq_irq(prq_irq);
   drv->set_iopf_sink(iopf_.get());
@@ -102,7 +113,7 @@ unsigned LinuxHost::add_vtd(const std::string& name, sc_core::sc_event* prq_irq)
 
 unsigned LinuxHost::add_amdvi(const std::string& name, bool iotlb_sup, sc_core::sc_event* ppr_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
-  ports_.push_back(std::make_unique<MmioPort>(*this, idx));
+  ports_.push_back(std::make_unique<MmioPort>(*this, static_cast<unsigned>(ports_.size())));
   auto drv = std::make_unique<AmdViDriver>(name, p_, phys(), alloc_, cpu_, *ports_.back(), ids_, stats_, iotlb_sup);
   drv->set_ppr_irq(ppr_irq);
   drv->set_iopf_sink(iopf_.get());
@@ -188,6 +199,7 @@ void LinuxHost::add_workload(unsigned ep, const TraceWorkloadParams& w) {
 void LinuxHost::boot() {
   for (auto& d : drivers_) d->probe();
   for (auto& d : drivers_) d->enable_irq_remapping();
+  if (its_) its_probe();
   for (size_t i = 0; i < eps_.size(); ++i) {
     auto& e = eps_[i];
     IommuDriver& drv = *drivers_[e.iommu];

@@ -109,6 +109,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // ITS driver; none on x86 platforms).
   void set_interrupts(CpuInterrupts* c) { intc_ = c; }
   void set_msi_controller(MsiController* c) { msi_ctrl_ = c; }
+  // An ITS whose control frame is the next `mmio` binding (after every IOMMU's); its driver becomes
+  // the MSI controller. Elaboration.
+  void add_its(const std::string& name, uint64_t its_base);
   // request_irq for MSI-X vector `vector` of endpoint ep: allocates the interrupt (x86: a vector and
   // an IRTE when the IOMMU remaps; Arm: an LPI from the MSI controller, and the doorbell prepared in
   // the RID's current domain, R4.2), programs and unmasks the vector, enables MSI-X, registers the
@@ -208,6 +211,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
     explicit MsiStats(StatGroup& parent);
   };
   MsiCookie& cookie(IommuDomain& d);
+  void its_probe();
   int prepare_msi(unsigned ep, IommuDomain& d, uint64_t doorbell_pa, uint64_t& iova);
   uint64_t sw_msi_iova(uint64_t doorbell_page);
   void bar_access(unsigned ep, bool write, uint64_t off, void* v, unsigned len);
@@ -234,6 +238,8 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   sc_core::sc_event booted_ev_, all_done_;
   CpuInterrupts* intc_ = nullptr;
   MsiController* msi_ctrl_ = nullptr;
+  struct ItsMsi;
+  std::unique_ptr<ItsMsi> its_;
   std::vector<std::unique_ptr<Irq>> irqs_;
   std::map<const IommuDomain*, std::unique_ptr<MsiCookie>> cookies_;
   std::vector<std::unique_ptr<IommuDomain>> unmanaged_;

@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "models/common/log.h"
+#include "models/host/its_msi.h"
 #include "models/host/linux_host.h"
 #include "models/irq/cpu_interrupts.h"
 #include "models/pcie/dma_job.h"
