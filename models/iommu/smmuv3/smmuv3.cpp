@@ -140,20 +140,9 @@ bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& dela
       return true;
       case StreamConfig::Mode::Bypass: ++bypassed_; break;
       case StreamConfig::Mode::Nested: {
-        // Two stages on one walker; the IOTLB holds the combined VA -> PA entry tagged {VMID, ASID}.
-        const TlbEntry* e = nullptr;
-        if ((va >> c->fmt.input_bits()) == 0) {
-          e = core_.translate_nested(c->tag, c->fmt, c->root, c->s2tag, c->s2fmt, c->s2root, va, t, nested_walk_);
-        } else {
-          nested_walk_ = NestedWalkResult{};
-          nested_walk_.fault = WalkFault::Translation;
-          nested_walk_.stage = NestedStage::Stage1;
-        }
-        if (e && (gp.is_write() ? e->perm.w : e->perm.r) && (e->perm.user || (x && x->pmr))) {
-          pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
-          break;
-        }
-        return nested_fault(gp, x, *c, e, va, t, now, delay);
+        bool retry = false;
+        if (!nested_dma(gp, x, *c, va, t, now, delay, pa, retry)) return !retry;
+        break;
       }
       case StreamConfig::Mode::Stage1:
       case StreamConfig::Mode::Stage2: {

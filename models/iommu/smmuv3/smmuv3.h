@@ -150,6 +150,11 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   // Nested (smmuv3_nested.cpp): the stage-2 translation of a CD-table address (an IPA) for a CD fetch;
   // a fault fills ev (CLASS=CD, S2=1) and returns false.
   bool cd_ipa_to_pa(const StreamConfig& c, uint64_t ipa, uint64_t& pa, sc_core::sc_time& t, Event& ev);
+  // A nested stream's DMA, out of line so that the single-stage hit path keeps its inlining: true with
+  // pa set when translated; false when the transaction is finished (terminated, or `retry`: a stalled
+  // transaction resumed with a retry, to start over).
+  bool nested_dma(tlm::tlm_generic_payload& gp, const PcieExt* x, const StreamConfig& c, uint64_t va,
+                  sc_core::sc_time& t, sc_core::sc_time now, sc_core::sc_time& delay, uint64_t& pa, bool& retry);
   // A nested transaction's fault (walk fault, or the combined entry e denying the access): builds the
   // event with S2/CLASS/IPA, stalls stage-1 faults when the CD asks for it, records and terminates.
   // Returns false when a stalled transaction is to be retried.

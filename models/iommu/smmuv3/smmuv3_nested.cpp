@@ -58,6 +58,26 @@ bool SmmuV3::cd_ipa_to_pa(const StreamConfig& c, uint64_t ipa, uint64_t& pa, sc_
   return false;
 }
 
+bool SmmuV3::nested_dma(tlm::tlm_generic_payload& gp, const PcieExt* x, const StreamConfig& c, uint64_t va,
+                        sc_core::sc_time& t, sc_core::sc_time now, sc_core::sc_time& delay, uint64_t& pa,
+                        bool& retry) {
+  // Two stages on one walker; the IOTLB holds the combined VA -> PA entry tagged {VMID, ASID}.
+  const TlbEntry* e = nullptr;
+  if ((va >> c.fmt.input_bits()) == 0) {
+    e = core_.translate_nested(c.tag, c.fmt, c.root, c.s2tag, c.s2fmt, c.s2root, va, t, nested_walk_);
+  } else {
+    nested_walk_ = NestedWalkResult{};
+    nested_walk_.fault = WalkFault::Translation;
+    nested_walk_.stage = NestedStage::Stage1;
+  }
+  if (e && (gp.is_write() ? e->perm.w : e->perm.r) && (e->perm.user || (x && x->pmr))) {
+    pa = e->pa | low_bits(va, e->shift);
+    return true;
+  }
+  retry = !nested_fault(gp, x, c, e, va, t, now, delay);
+  return false;
+}
+
 bool SmmuV3::nested_fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const StreamConfig& c, const TlbEntry* e,
                           uint64_t va, sc_core::sc_time& t, sc_core::sc_time now, sc_core::sc_time& delay) {
   const bool write = gp.is_write();
