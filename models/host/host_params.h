@@ -86,6 +86,11 @@ enum class CpuArch { X86_64 = 0, X86_64_La57 = 1, Arm64 = 2 };
 // devices, which need ECAP.DT), else legacy.
 enum class VtdMode { Auto = 0, Legacy = 1, Scalable = 2 };
 
+// Which VT-d stage DMA (paging) domains use (R7.2). Auto follows Linux 6.x (first_level_by_default in
+// drivers/iommu/intel/iommu.c): legacy mode has only the second stage; in scalable mode the first stage
+// when the unit supports it (ECAP.FSTS), else the second.
+enum class VtdDmaStage { Auto = 0, First = 1, Second = 2 };
+
 // SVA binding and I/O page-fault handling (R1, R3).
 struct SvaParams {
   // R1.3: since the 2023 "share sva domains" series one domain per mm per compatible IOMMU;
@@ -154,6 +159,11 @@ struct HostParams {
   uint64_t tlbi_batch = 64;             // R2.3: commands per batch
   uint64_t qi_batch = 16;               // R2.2: VT-d descriptors per submission (plus one wait)
   uint64_t qi_log2 = 8;                 // R2.2: VT-d invalidation queue of 256 descriptors
+  // VT-d invalidation time-out (ITE) handling: Linux's qi_check_fault clears ITE and the submission is
+  // retried (-EAGAIN) for as long as the device is present; the model bounds the retries so a device
+  // that never answers cannot stall the run, then gives up with -ETIMEDOUT as Linux does for a device
+  // that is gone.
+  uint64_t qi_ite_retries = 3;
   uint64_t prq_order = 4;               // R3.1: VT-d page request queue of 2^4 pages = 2048 descriptors
   uint64_t ias_bits = 48;               // IOVA width of DMA domains
   bool dma_32bit_first = true;          // R5.4: PCI devices try IOVAs below 4 GiB first
@@ -162,6 +172,7 @@ struct HostParams {
   // (VMSAv8-64, 4 KiB granule, 48-bit VA).
   CpuArch cpu_arch = CpuArch::X86_64;
   VtdMode vtd_mode = VtdMode::Auto;
+  VtdDmaStage vtd_dma_stage = VtdDmaStage::Auto;
   SvaParams sva;
   MsiParams msi;
 
@@ -178,6 +189,8 @@ struct HostParams {
     v.count("tlbi_batch", tlbi_batch, "invalidation commands per batch before the driver submits", 1, 4096);
     v.count("qi_batch", qi_batch, "VT-d: invalidation descriptors per submission (each ends with a wait)", 1, 255);
     v.count("qi_log2", qi_log2, "VT-d: invalidation queue size, log2 of 128-bit descriptors", 8, 15);
+    v.count("qi_ite_retries", qi_ite_retries, "VT-d: resubmissions of a batch whose wait an invalidation time-out "
+            "(ITE) aborted before giving up with -ETIMEDOUT (Linux retries while the device is present)", 0, 1000);
     v.count("prq_order", prq_order, "VT-d: page request queue of 2^n 4 KiB pages (128 descriptors each); also the "
             "PRI allocation asked of devices", 0, 7);
     v.count("ias_bits", ias_bits, "input address bits of DMA domains", 32, 48);
@@ -187,6 +200,9 @@ struct HostParams {
                   "CPU page-table format of process address spaces (what SVA domains walk)");
     v.choice_enum("vtd_mode", vtd_mode, {"auto", "legacy", "scalable"},
                   "VT-d translation-table mode: auto = scalable with ECAP.SMTS, SSTS and DT, else legacy");
+    v.choice_enum("vtd_dma_stage", vtd_dma_stage, {"auto", "first", "second"},
+                  "VT-d: stage of DMA domains' tables: auto = first stage in scalable mode with ECAP.FSTS (as "
+                  "Linux 6.x), else second; first needs scalable mode and ECAP.FSTS");
     v.group("sva", sva, "SVA binding and I/O page-fault handling");
     v.group("msi", msi, "MSI set-up: interrupt remapping (x86), doorbell mappings (Arm), the domain-change policy");
   }

@@ -169,6 +169,9 @@ VtdDriver::VtdDriver(std::string name, const HostParams& p, PhysMem& mem, PhysAl
       responses_(stats_.counter("page_responses", "page group response descriptors submitted")),
       prq_overflows_(stats_.counter("prq_overflows", "page request queue overflows seen (PRS.PRO)")),
       drains_(stats_.counter("prq_drains", "page request drains at PASID teardown")),
+      ite_(stats_.counter("ite", "invalidation time-outs (FSTS.ITE) seen and cleared; the submission is retried")),
+      ite_gave_up_(stats_.counter("ite_gave_up", "submissions abandoned (-ETIMEDOUT) after host.qi_ite_retries "
+                                                 "retries")),
       wait_ns_(stats_.histogram("wait", "ns", "IQT write to observed wait-descriptor status write")) {}
 
 void VtdDriver::probe() {
@@ -199,6 +202,17 @@ void VtdDriver::probe() {
       break;
   }
   width_ = sm_ ? DescWidth::W256 : DescWidth::W128;
+  // DMA domains' stage (first_level_by_default): legacy mode has only the second stage.
+  const bool fs_capable = sm_ && (ecap_ & ecap::FSTS);
+  switch (p_.vtd_dma_stage) {
+    case VtdDmaStage::Auto: fs_dma_ = fs_capable; break;
+    case VtdDmaStage::Second: fs_dma_ = false; break;
+    case VtdDmaStage::First:
+      if (!fs_capable)
+        throw std::runtime_error(name_ + ": vtd_dma_stage first, but the unit is not in scalable mode with ECAP.FSTS");
+      fs_dma_ = true;
+      break;
+  }
 
   root_ = alloc_.alloc(4096, 4096);
   mem_.zero(root_, 4096);
@@ -396,14 +410,34 @@ void VtdDriver::tear_down_pasid(Dev& d, uint32_t pasid, uint16_t did, bool first
 // ---- DMA domains ----------------------------------------------------------------------------------
 
 std::unique_ptr<IommuDomain> VtdDriver::alloc_paging_domain() {
+  // Page-walk coherency of this unit (iommu_paging_structure_coherency: ECAP.SMPWCS in scalable mode,
+  // ECAP.C in legacy mode); a domain built coherent may only be attached where walks snoop (R7.2).
+  const bool coherent = sm_ ? (ecap_ & ecap::SMPWCS) != 0 : (ecap_ & ecap::C) != 0;
+  if (fs_dma_) {
+    // First stage: 4-level x86-64 tables (5-level only for VAs above 48 bits, which DMA domains do not
+    // use), 2 MiB pages always, 1 GiB pages with CAP.FS1GP (VT-d 3.6, 9.9).
+    const unsigned levels = p_.ias_bits > 48 ? 5 : 4;
+    auto pgt = std::make_unique<IoPgtableX86>(
+        mem_, alloc_, X86Codec(levels, X86Codec::Stage::First, true, (cap_ & cap::FL1GP) != 0));
+    return std::make_unique<VtdDomain>(*this, std::move(pgt), aw_, true, coherent);
+  }
   const unsigned levels = aw_levels(aw_);
   auto pgt = std::make_unique<IoPgtableX86>(mem_, alloc_, X86Codec(levels, X86Codec::Stage::Second, leaf_2m_, leaf_1g_));
-  return std::make_unique<VtdDomain>(*this, std::move(pgt), aw_);
+  return std::make_unique<VtdDomain>(*this, std::move(pgt), aw_, false, coherent);
 }
 
 int VtdDriver::check_attach(const IommuDomain& d, std::string& why) const {
   const auto* dom = dynamic_cast<const VtdDomain*>(&d);
   if (!dom) return why = "domain belongs to another IOMMU driver", EINVAL;  // R7.1
+  if (dom->first_stage()) {
+    // R7.2 (first stage): scalable mode with first-stage support, 5-level paging if the domain has it,
+    // 1 GiB pages if it uses them, snooped page walks if the domain was built for them.
+    if (!sm_ || !(ecap_ & ecap::FSTS)) return why = "first-stage translation not supported", EINVAL;
+    if (dom->coherent() && !(ecap_ & ecap::SMPWCS)) return why = "page-walk coherency not supported", EINVAL;
+    if (dom->levels() == 5 && !(cap_ & cap::FL5LP)) return why = "5-level first-stage paging not supported", EINVAL;
+    if (dom->uses_1g() && !(cap_ & cap::FL1GP)) return why = "first-stage 1 GiB pages not supported", EINVAL;
+    return 0;
+  }
   // R7.2 (second stage): this unit must walk the domain's table depth and its superpages.
   if (!cap_sagaw_supports(cap_, dom->aw()))
     return why = "address width: " + std::to_string(aw_levels(dom->aw())) + "-level tables not in SAGAW", EINVAL;
@@ -468,17 +502,26 @@ void VtdDriver::attach_scalable(VtdDomain& dom, PciDevice& dev, uint16_t did) {
   if (dev.pasid_bits && (ecap_ & ecap::PASID) && !dev.pasid_enabled) dev.set_pasid(true);
   // A present RID_PASID entry (another domain) is torn down first; a not-present entry made present
   // needs no invalidation (no caching mode).
-  if (st.rid_pasid) tear_down_pasid(st, 0, st.rid_did, false);
+  if (st.rid_pasid) tear_down_pasid(st, 0, st.rid_did, st.rid_fs);
   PasidEntry e;
   e.present = true;
-  e.pgtt = pgtt::SECOND_STAGE;
-  e.ssptptr = dom.root();
+  if (dom.first_stage()) {
+    // intel_pasid_setup_first_level: PGTT 001b, FSPTPTR and FLPM (VT-d 9.6), the domain's own DID; the
+    // DMA domain's entries carry U/S, so requests without PASID need no SRE.
+    e.pgtt = pgtt::FIRST_STAGE;
+    e.fsptptr = dom.root();
+    e.flpm = dom.levels() == 5 ? flpm::LEVEL5 : flpm::LEVEL4;
+  } else {
+    e.pgtt = pgtt::SECOND_STAGE;
+    e.ssptptr = dom.root();
+  }
   e.aw = static_cast<uint8_t>(dom.aw());
   e.did = did;
   e.pwsnp = ecap_ & ecap::SMPWCS;
   write_pasid_entry(pasid_slot(st, 0), e);
   st.rid_pasid = true;
   st.rid_did = did;
+  st.rid_fs = dom.first_stage();
   if (!st.ctx) write_sm_context(st);
 }
 
@@ -492,47 +535,87 @@ void VtdDriver::submit(const std::vector<Desc>& descs, bool drain) {
 
 void VtdDriver::submit_batch(const Desc* d, size_t n, bool drain) {
   const sc_core::sc_time poll = to_sc(p_.cost.poll_interval);
-  // Several threads may submit (DMA API, notifiers, the page-request thread, fault workers): wait for
-  // room, then write the descriptors and move the tail without yielding, so submissions never
-  // interleave and the tail only moves forward.
   const uint32_t need = static_cast<uint32_t>(n + 1);
-  while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
-  cpu_.spend(to_sc(p_.cost.cmd_build) * static_cast<double>(need), cpu_.current);
-  while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
-  WaitDesc w;
-  w.sw = true;
-  w.fn = true;
-  w.pd = drain;
-  const uint32_t mine = ++seq_;
-  w.status_data = mine;
-  w.status_addr = status_;
-  const Desc wd = encode(w);
-  const unsigned bytes = desc_bytes(width_);
-  for (size_t i = 0; i <= n; ++i) {
-    const Desc& x = i < n ? d[i] : wd;
-    mem_.write(iq_ + uint64_t{tail_} * bytes, x.qw, bytes);
-    tail_ = ring_next(tail_, iq_entries_);
+  // Only device-TLB invalidations can time out (FSTS.ITE; this driver writes no descriptor that could
+  // raise IQE): their waits also read FSTS on every spin, as qi_check_fault does (drivers/iommu/intel/
+  // dmar.c); other waits only poll their status word.
+  bool dev_tlb = false;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t ty = desc_type(d[i].qw[0]);
+    dev_tlb = dev_tlb || ty == dtype::DEV_TLB || ty == dtype::PASID_DEV_TLB;
   }
-  inflight_ += need;
-  descs_ += n + 1;
-  ++waits_;
-  mmio_.write64(reg::IQT, iq_reg(tail_, width_));
-  // Linux spins on the status word (qi_submit_sync); the CPU time counts as invalidation wait. The
-  // queue runs in order, so a later submission's status value means this one is done too.
+  uint32_t held = 0;  // queue entries of aborted attempts, released once the queue has passed them
+  for (uint64_t attempt = 0;; ++attempt) {
+    // Several threads may submit (DMA API, notifiers, the page-request thread, fault workers): wait for
+    // room, then write the descriptors and move the tail without yielding, so submissions never
+    // interleave and the tail only moves forward.
+    while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
+    cpu_.spend(to_sc(p_.cost.cmd_build) * static_cast<double>(need), cpu_.current);
+    while (inflight_ + need >= iq_entries_) sc_core::wait(poll);
+    WaitDesc w;
+    w.sw = true;
+    w.fn = true;
+    w.pd = drain;
+    const uint32_t mine = ++seq_;
+    w.status_data = mine;
+    w.status_addr = status_;
+    const Desc wd = encode(w);
+    const unsigned bytes = desc_bytes(width_);
+    for (size_t i = 0; i <= n; ++i) {
+      const Desc& x = i < n ? d[i] : wd;
+      mem_.write(iq_ + uint64_t{tail_} * bytes, x.qw, bytes);
+      tail_ = ring_next(tail_, iq_entries_);
+    }
+    inflight_ += need;
+    descs_ += n + 1;
+    ++waits_;
+    mmio_.write64(reg::IQT, iq_reg(tail_, width_));
+    // Linux spins on the status word (qi_submit_sync); the CPU time counts as invalidation wait. The
+    // queue runs in order, so a later submission's status value means this one is done too.
+    const bool ite = poll_wait(mine, dev_tlb);
+    if (!ite) {
+      inflight_ -= need + held;
+      return;
+    }
+    // qi_check_fault on ITE: clear FSTS.ITE, so the queue resumes; the wait of this submission was
+    // aborted (Linux marks it QI_ABORT) and the submission starts over (-EAGAIN, "restart").
+    ++ite_;
+    mmio_.write32(reg::FSTS, fsts::ITE);
+    held += need;
+    if (attempt >= p_.qi_ite_retries) {
+      // Given up (-ETIMEDOUT, as Linux returns for a device that is gone): the device's ATC may be
+      // stale; the queue goes on. Its entries are released once the hardware has passed the old wait.
+      ++ite_gave_up_;
+      log::get(name_)->warn("device-TLB invalidation timed out {} times, giving up (-ETIMEDOUT)", attempt + 1);
+      while (poll_wait(mine, dev_tlb)) mmio_.write32(reg::FSTS, fsts::ITE);
+      inflight_ -= held;
+      return;
+    }
+    log::get(name_)->info("device-TLB invalidation timed out (ITE), resubmitting");
+  }
+}
+
+bool VtdDriver::poll_wait(uint32_t mine, bool check_ite) {
+  const sc_core::sc_time poll = to_sc(p_.cost.poll_interval);
   const sc_core::sc_time t0 = sc_core::sc_time_stamp();
   const sc_core::sc_time timeout(1, sc_core::SC_SEC);
   uint32_t status = 0;
+  bool ite = false;
   while ((mem_.read(status_, &status, 4), static_cast<int32_t>(status - mine)) < 0) {
+    if (check_ite && (mmio_.read32(reg::FSTS) & fsts::ITE)) {
+      ite = true;
+      break;
+    }
     if (sc_core::sc_time_stamp() - t0 >= timeout) {
       log::get(name_)->error("invalidation wait timed out (FSTS {:#x})", mmio_.read32(reg::FSTS));
       throw std::runtime_error(name_ + ": VT-d invalidation wait timed out");
     }
     sc_core::wait(poll);
   }
-  inflight_ -= need;
   const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
   cpu_.account(waited, Cpu::Cat::InvWait);
   wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
+  return ite;
 }
 
 }  // namespace iommusim::host

@@ -9,7 +9,20 @@
 //    context-cache invalidation at attach). A host policy would replace this rule.
 //  - Legacy mode otherwise: root and context tables, TT 00b/01b.
 //
-// DMA domains are second-stage tables in both modes. Legacy: the context entry carries the domain
+// DMA domains (host.vtd_dma_stage, R7.2): auto follows Linux 6.x's first_level_by_default: first-stage
+// x86-64 tables (4-level; 1 GiB pages with CAP.FS1GP) in scalable mode when the unit reports ECAP.FSTS,
+// second-stage tables otherwise (always in legacy mode). A first-stage domain sits in the RID_PASID entry
+// as PGTT 001b (FSPTPTR, FLPM, its own DID, PWSNP) and is flushed with PASID-based IOTLB descriptors
+// (qi_flush_piotlb) and device-TLB ones; attaching it elsewhere needs scalable mode with FSTS, FL5LP for
+// 5-level tables, FS1GP if it uses 1 GiB pages, and snooped walks (ECAP.SMPWCS) when it was built for a
+// unit with them.
+//
+// Invalidation time-outs (qi_check_fault): waits behind device-TLB descriptors also read FSTS each spin;
+// on ITE the driver clears it, the aborted submission is resubmitted up to host.qi_ite_retries times
+// (Linux retries while the device is present), then abandoned with -ETIMEDOUT (stats ite, ite_gave_up);
+// the queue goes on.
+//
+// Second-stage DMA domains: legacy mode: the context entry carries the domain
 // (DID, SLPTPTR, AW). Scalable: a scalable context entry points at the device's PASID directory
 // (sized for the device's PASID width, one 4 KiB page at least, PASID tables allocated on use) and
 // the domain sits in the PASID-table entry of RID_PASID (PASID 0) as PGTT 010b with its DID; in
@@ -113,8 +126,13 @@ class VtdDomain final : public IommuDomain {
  public:
   using Tag = VtdCacheTag;
 
-  VtdDomain(VtdDriver& owner, std::unique_ptr<IoPgtableX86> pgt, unsigned aw)
-      : owner_(owner), aw_(aw), pgt_(std::move(pgt)) {}
+  // first_stage: the tables are VT-d first-stage (x86-64) tables, set in a PASID entry with PGTT = 001b
+  // and invalidated with PASID-based IOTLB descriptors (qi_flush_piotlb); coherent: built for a unit whose
+  // page walks snoop (R7.2 page-walk coherency).
+  VtdDomain(VtdDriver& owner, std::unique_ptr<IoPgtableX86> pgt, unsigned aw, bool first_stage = false,
+            bool coherent = true)
+      : owner_(owner), aw_(aw), first_stage_(first_stage), coherent_(coherent), pgt_(std::move(pgt)),
+        tags_(first_stage ? VtdCacheTags::Stage::First : VtdCacheTags::Stage::Second) {}
   PgWork map(uint64_t iova, uint64_t pa, uint64_t size, IoProt prot, uint64_t max_page) override {
     return pgt_->map(iova, pa, size, prot, max_page);
   }
@@ -123,11 +141,15 @@ class VtdDomain final : public IommuDomain {
   void flush_walk(uint64_t iova, uint64_t size) override { tags_.flush(iova, size, false); }
   void flush_all() override { tags_.flush(0, 0, false); }
   uint64_t granule() const override { return 4096; }
-  unsigned ias_bits() const override { return pgt_->codec().geometry().input_bits(); }
+  // First stage: the lower canonical half only (Linux's aperture for first-level domains).
+  unsigned ias_bits() const override { return pgt_->codec().geometry().input_bits() - (first_stage_ ? 1 : 0); }
   std::optional<uint64_t> iova_to_phys(uint64_t iova) override { return pgt_->iova_to_phys(iova); }
   unsigned aw() const { return aw_; }
   uint64_t root() const { return pgt_->root(); }
   bool uses_1g() const { return pgt_->codec().geometry().leaf_1g; }
+  bool first_stage() const { return first_stage_; }
+  bool coherent() const { return coherent_; }
+  unsigned levels() const { return pgt_->codec().geometry().levels; }
   const VtdDriver& owner() const { return owner_; }
   const std::vector<Tag>& tags() const { return tags_.tags(); }
   // The domain ID this domain has on iommu (0 if not attached through it).
@@ -137,8 +159,9 @@ class VtdDomain final : public IommuDomain {
   friend class VtdDriver;
   VtdDriver& owner_;
   unsigned aw_;
+  bool first_stage_, coherent_;
   std::unique_ptr<IoPgtableX86> pgt_;
-  VtdCacheTags tags_{VtdCacheTags::Stage::Second};
+  VtdCacheTags tags_;
 };
 
 // An SVA domain: the first stage walks the mm's CPU tables. Usable on every VT-d unit that can walk
@@ -211,11 +234,15 @@ class VtdDriver final : public IommuDriver {
     std::map<uint32_t, uint64_t> pasid_tables;  // directory index -> PASID table
     bool rid_pasid = false;                   // RID_PASID entry present
     uint16_t rid_did = 0;                     // its DID
+    bool rid_fs = false;                      // its PGTT is first stage (a first-stage DMA domain)
     std::set<uint32_t> sva;                   // PASIDs with a first-stage (SVA) entry
     unsigned pri_users = 0;                   // of them, those that enabled PRI
   };
 
   void submit_batch(const vtd::Desc* d, size_t n, bool drain);
+  // Spins until the status word reaches `mine`; with check_ite, also reads FSTS each spin and returns
+  // true (the wait aborted) when ITE is set.
+  bool poll_wait(uint32_t mine, bool check_ite);
   // One descriptor, its own submission (Linux's qi_submit_sync of a single descriptor).
   void submit_one(const vtd::Desc& d) { submit({d}); }
   uint64_t context_table(uint8_t bus);
@@ -254,6 +281,7 @@ class VtdDriver final : public IommuDriver {
   uint64_t cap_ = 0, ecap_ = 0;
   unsigned aw_ = 2, mamv_ = 0;
   bool leaf_2m_ = false, leaf_1g_ = false, dt_ = false, sm_ = false, prq_on_ = false;
+  bool fs_dma_ = false;  // DMA domains use first-stage tables (host.vtd_dma_stage)
   vtd::DescWidth width_ = vtd::DescWidth::W128;
   uint32_t gcmd_ = 0;
   uint64_t root_ = 0, iq_ = 0, status_ = 0;
@@ -289,6 +317,8 @@ class VtdDriver final : public IommuDriver {
   Counter& responses_;
   Counter& prq_overflows_;
   Counter& drains_;
+  Counter& ite_;
+  Counter& ite_gave_up_;
   Histogram& wait_ns_;
 };
 

@@ -74,6 +74,30 @@ namespace {
 
 // configs/mixed.yaml: three IOMMUs of two architectures under one host, each driver applying its
 // own rule to the same kind of unmap (R2.2, R2.3).
+TEST(VtdPlatform, DeviceTlbInvalidationTimeOutIsRecoveredFrom) {
+  // The device answers Invalidate Requests only after 1 s, the unit gives up after 20 us: every wait
+  // behind a device-TLB invalidation ends in ITE. The driver clears ITE and resubmits the batch once
+  // (qi_ite_retries 1), then gives up with -ETIMEDOUT; the queue goes on and the next unmap's
+  // descriptors complete. Each unmap's batch (page-selective IOTLB, device-TLB, wait) so runs twice.
+  const double n = 20;
+  const StudyRun r = run_study("vtd-invalidation.yaml",
+                               {"platform.iommus.dmar0.device_tlb=true", "platform.iommus.dmar0.ats.inv_timeout=20us",
+                                "platform.endpoints.nic0.ats.enabled=true", "platform.endpoints.nic0.ats.inv_latency=1s",
+                                "platform.host.qi_ite_retries=1", "run.workloads.0.iterations=20"});
+  ASSERT_TRUE(r.sim.workloads_finished);
+  EXPECT_EQ(r.host_stat("rx.faults"), 0);
+  const double ite = r.host_stat("dmar0.ite"), gave_up = r.host_stat("dmar0.ite_gave_up");
+  EXPECT_EQ(vtd_stat(r, "ats.inv_timeouts"), ite);  // every time-out the unit recorded was seen and cleared
+  EXPECT_EQ(ite, 2 * gave_up);                      // one retry per submission, then -ETIMEDOUT
+  EXPECT_GE(gave_up, n);                            // at least every unmap's (the attach may add one)
+  EXPECT_LE(gave_up, n + 1);
+  // Each unmap's IOTLB invalidation ran in both tries (device_tlb makes the unit scalable, so the DMA
+  // domain is first stage: PASID-based IOTLB descriptors).
+  EXPECT_EQ(vtd_stat(r, "inv.pasid_iotlb") + vtd_stat(r, "inv.iotlb_page"), 2 * n);
+  // Every wait submitted completed in the end: the aborted ones rerun once ITE was cleared.
+  EXPECT_EQ(vtd_stat(r, "inv.waits"), r.host_stat("dmar0.waits"));
+}
+
 TEST(MixedPlatform, EachDriverInvalidatesByItsOwnRule) {
   const StudyRun r = run_study("mixed.yaml");
   ASSERT_TRUE(r.sim.workloads_finished);

@@ -293,6 +293,7 @@ class VtdDriverFake : public test::SimTest {
 };
 
 TEST_F(VtdDriverFake, ScalableProbeProgramsTablesQueuesAndRidPasidEntry) {
+  hp.vtd_dma_stage = host::VtdDmaStage::Second;  // the second-stage RID_PASID entry (auto: first stage)
   build();
   run([&] {
     EXPECT_TRUE(drv->scalable());
@@ -344,7 +345,40 @@ TEST_F(VtdDriverFake, ScalableProbeProgramsTablesQueuesAndRidPasidEntry) {
   });
 }
 
+TEST_F(VtdDriverFake, FirstStageDmaDomainByDefaultInScalableMode) {
+  build();  // vtd_dma_stage auto, ECAP.FSTS: Linux 6.x's first_level_by_default
+  run([&] {
+    auto& vd = dynamic_cast<host::VtdDomain&>(*dma);
+    EXPECT_TRUE(vd.first_stage());
+    EXPECT_EQ(vd.ias_bits(), 47u);  // the lower canonical half of 4-level first-stage tables
+    // RID_PASID entry: PGTT [8:6] 001b; DID [79:64] the domain's own (not the SVA DID 1); FLPM
+    // [131:130] 0 (4-level); FSPTPTR [191:140] the domain's root.
+    const auto e = pasid_entry(0);
+    EXPECT_TRUE(e[0] & 1);
+    EXPECT_EQ(bits(e[0], 8, 6), 1u);
+    EXPECT_EQ(bits(e[1], 15, 0), vd.did_on(drv.get()));
+    EXPECT_NE(bits(e[1], 15, 0), 1u);
+    EXPECT_EQ(bits(e[2], 3, 2), 0u);
+    EXPECT_EQ(e[2] & kAddrMask, vd.root());
+    // A 16-page unmap flush: one PASID-based IOTLB descriptor, page-selective within PASID 0 (G 11b)
+    // with mask 4 at the block's address (qi_flush_piotlb), then the device-TLB one and the wait.
+    const size_t n0 = hw->descs.size();
+    vd.flush_range(0x10000, 0x10000, 0);
+    const auto d = since(n0);
+    ASSERT_GE(d.size(), 2u);
+    EXPECT_EQ(type_of(d[0]), T_PIOTLB);
+    EXPECT_EQ(did_of(d[0]), vd.did_on(drv.get()));
+    EXPECT_EQ(pasid_of(d[0]), 0u);
+    EXPECT_EQ(g_of(d[0]), 3u);
+    EXPECT_EQ(am_of(d[0]), 4u);
+    EXPECT_EQ(d[0][1] & kAddrMask, 0x10000u);
+    EXPECT_EQ(type_of(d.back()), T_WAIT);
+    for (const auto& x : d) EXPECT_NE(type_of(x), T_IOTLB);
+  });
+}
+
 TEST_F(VtdDriverFake, ReplacingTheDmaDomainTearsTheOldRidPasidEntryDown) {
+  hp.vtd_dma_stage = host::VtdDmaStage::Second;
   build();
   run([&] {
     auto other = drv->alloc_paging_domain();
@@ -766,8 +800,9 @@ TEST(VtdSvaPlatform, BaseVtdStaysLegacyAndRefusesSva) {
 }
 
 TEST(VtdSvaPlatform, ScalableDmaDomainAtRidPasidKeepsTheSecondStageRule) {
-  auto p = build(test::config_path("base-vtd.yaml"),
-                 {"platform.iommus.dmar0.device_tlb=true", "platform.endpoints.nic0.ats.enabled=true"});
+  auto p = build(test::config_path("base-vtd.yaml"), {"platform.iommus.dmar0.device_tlb=true",
+                                                      "platform.endpoints.nic0.ats.enabled=true",
+                                                      "platform.host.vtd_dma_stage=second"});
   simulate([&] {
     host::LinuxHost& h = p->host();
     h.wait_booted();

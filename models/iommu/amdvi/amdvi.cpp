@@ -135,7 +135,7 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
       }
     } else if (d.v && d.tv) {
       // Builds an IO_PAGE_FAULT for this request; DTE.SA suppresses the log entry.
-      auto page_fault = [&](bool gn, uint32_t pasid, bool pr, bool pe, bool rz) {
+      auto page_fault = [&](bool gn, uint32_t pasid, bool pr, bool pe, bool rz, uint64_t addr) {
         ev = Event{};
         ev.code = evt::IO_PAGE_FAULT;
         ev.device_id = devid;
@@ -148,7 +148,7 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
         ev.rw = write;
         ev.pe = pe;
         ev.rz = rz;
-        ev.addr = va;
+        ev.addr = addr;
         finish_fault(ev, !d.sa, pe ? IoStatus::PermissionFault : IoStatus::TranslationFault);
       };
       const Found f = find_translation(*c, pasid_valid, req_pasid, va, write, t, ev);
@@ -156,16 +156,22 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
         case Found::HwError:
           return finish_fault(ev, true, IoStatus::TranslationFault);
         case Found::PageFault:
-          return page_fault(f.gn, req_pasid, f.pr, false, f.rz);
+          // Nested, host level: a GN = 0 fault of the DomainID on the GPA the host table did not map.
+          if (f.host) return page_fault(false, 0, f.pr, f.pe, f.rz, f.gpa);
+          return page_fault(f.gn, req_pasid, f.pr, false, f.rz, va);
         case Found::Identity:
-          if (write ? !d.iw : !d.ir) return page_fault(false, 0, true, true, false);
+          if (write ? !d.iw : !d.ir) return page_fault(false, 0, true, true, false, va);
           ++bypassed_;
           break;
         case Found::Entry: {
           const TlbEntry* e = f.e;
           // Guest tables also check U/S: an unprivileged request needs a user page.
           const bool ok = (write ? e->perm.w && d.iw : e->perm.r && d.ir) && (!f.gn || (x && x->pmr) || e->perm.user);
-          if (!ok) return page_fault(f.gn, req_pasid, true, true, false);
+          if (!ok && c->nested && f.gn) {
+            const Found n = nested_denied(*c, req_pasid, va, write, x && x->pmr);
+            if (n.host) return page_fault(false, 0, true, true, false, n.gpa);
+          }
+          if (!ok) return page_fault(f.gn, req_pasid, true, true, false, va);
           if (f.gn && x) x->walked = true;
           pa = e->pa | (va & ((uint64_t{1} << e->shift) - 1));
           break;
@@ -194,8 +200,15 @@ AmdVi::Found AmdVi::find_translation(const DevConfig& c, bool pasid_valid, uint3
     if (!g) {
       f.kind = ev.code == evt::IO_PAGE_FAULT ? Found::PageFault : Found::HwError;
       f.rz = ev.rz;
+      if (host_fault_) {  // nested: the host table did not translate a GCR3-table GPA
+        f.host = true;
+        f.pr = ev.pr;
+        f.pe = ev.pe;
+        f.gpa = ev.addr;
+      }
       return f;
     }
+    if (c.nested) return find_nested(c, *g, pasid, va, write, t, ev);
     if (c.v2.canonical(va)) f.e = core_.translate(TlbTag{d.domain_id, pasid}, false, c.v2, g->cr3, va, t, wr);
     else wr.fault = WalkFault::Translation;
     if (f.e) return f;

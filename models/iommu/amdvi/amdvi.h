@@ -28,12 +28,19 @@
 // disabled, page requests are dropped. COMPLETE_PPR_REQUEST sends the device a PRG Response through the
 // ATS agent: Status is the PCIe response code, GN sends the PASID.
 //
+// Nested (`guest_nested`, amdvi_nested.cpp): a DTE with GV = 1 and Mode 1..6 translates the GCR3 table's
+// levels, the guest CR3 and every v2 table address as GPAs through the v1 host table, and the guest output
+// too, on the core's nested walk; combined IOTLB entries are tagged (DomainID, PASID). A guest-level fault
+// is IO_PAGE_FAULT with GN = 1 (PASID, guest address), a host-level one GN = 0 (DomainID, the GPA).
+//
 // Not modelled yet: PPR auto response (PprAutoRspEn), the PPR early overflow warning, DTE.GPRP (GN alone
 // decides whether a response carries the PASID), checks of a page request's PASID against PASmax (RZ is
 // never set), Control.InvTimeOut (the ATS agent's time-out parameter stands for it), special handling of
 // Translation Requests for the interrupt range (answered from the tables like any address), nested
-// translation (v2 guest output through the v1 host table: v2 output is a system physical address here),
-// the exclusion range, SE (suppress repeated page-fault events; SA is honoured), hardware A/D updates
+// translation without `guest_nested` (v2 output is then a system physical address whatever DTE.Mode says),
+// of nested: host-level faults of guest-table or GCR3 fetches beyond the IO_PAGE_FAULT record (GN = 0, the
+// GPA), a way to find combined entries by GPA (a GN = 0 page invalidation of a nested domain drops the
+// whole domain's IOTLB and walk-cache entries), the exclusion range, SE (suppress repeated page-fault events; SA is honoured), hardware A/D updates
 // (HA/HD), 128-bit IRTEs / guest virtual APIC, the IOMMU's own MSI (sc_events stand in for the event-log,
 // completion-wait and PPR interrupts), dual event and PPR logs, performance counters, SNP/RMP checks, port
 // I/O and system-management ranges, PREFETCH_IOMMU_PAGES (reported unsupported: an illegal command),
@@ -67,6 +74,7 @@ namespace iommusim::amdvi {
 // A device's decoded DTE and the table formats it selects.
 struct DevConfig {
   uint16_t devid = 0;
+  bool nested = false;  // guest_nested, GV = 1 and a host table: guest addresses are GPAs
   Dte dte;
   AmdV1Format v1;
   AmdV2Format v2;
@@ -121,6 +129,10 @@ class AmdVi : public sc_core::sc_module, public HasStats, private MemReader {
     const TlbEntry* e = nullptr;  // Entry
     bool gn = false;              // guest (PASID) address space
     bool pr = false, rz = false;  // PageFault: entry present / malformed
+    // PageFault of a nested translation at the host level: the host table failed translating the GPA
+    // `gpa` (a GCR3 or guest table address, or the guest output); pe: it denies the access.
+    bool host = false, pe = false;
+    uint64_t gpa = 0;
   };
   // HwError: `ev` holds the complete event. PageFault: the caller builds IO_PAGE_FAULT from gn/pr/rz.
   Found find_translation(const DevConfig& c, bool pasid_valid, uint32_t pasid, uint64_t va, bool write,
@@ -150,6 +162,14 @@ class AmdVi : public sc_core::sc_module, public HasStats, private MemReader {
   }
   const DevConfig* dev_lookup(uint16_t devid, sc_core::sc_time& t, Event& ev);
   const GuestConfig* guest_config(const DevConfig& c, uint32_t pasid, sc_core::sc_time& t, Event& ev);
+  // Nested (amdvi_nested.cpp): a GCR3-table GPA through the host table; a fault leaves f (host) or ev
+  // (hardware error, f.kind HwError) filled and returns false.
+  bool gcr3_gpa(const DevConfig& c, uint64_t gpa, uint64_t& spa, sc_core::sc_time& t, Found& f, Event& ev);
+  Found find_nested(const DevConfig& c, const GuestConfig& g, uint32_t pasid, uint64_t va, bool write,
+                    sc_core::sc_time& t, Event& ev);
+  // A combined entry denies the access: the stage whose leaf refuses it (untimed probe).
+  Found nested_denied(const DevConfig& c, uint32_t pasid, uint64_t va, bool write, bool priv);
+  bool dbg_read64(uint64_t pa, uint64_t& v);
   void invalidate_dev(uint16_t devid);
   // Registers (amdvi_regs.cpp)
   void regs_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
@@ -185,6 +205,9 @@ class AmdVi : public sc_core::sc_module, public HasStats, private MemReader {
   const DevConfig* last_dev_ = nullptr;
   Event fault_ev_;         // scratch event of the transaction being translated
   WalkResult fault_walk_;
+  NestedWalkResult nested_walk_;
+  std::vector<bool> nested_doms_ = std::vector<bool>(65536, false);  // DomainIDs of nested DTEs seen
+  bool host_fault_ = false;  // the last guest_config failure is a host-level (GN = 0) page fault in ev
   sc_core::sc_time mmio_latency_, devtab_inv_latency_, pages_inv_latency_, all_inv_latency_, iotlb_inv_latency_,
       irt_inv_latency_, other_latency_, wait_latency_, ppr_latency_;
 

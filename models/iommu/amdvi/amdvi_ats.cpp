@@ -107,15 +107,16 @@ void AmdVi::translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, const 
         ev = Event{};
         ev.code = evt::IO_PAGE_FAULT;
         ev.device_id = c.devid;
-        ev.gn = f.gn;
-        if (f.gn) ev.pasid = pasid;
+        ev.gn = f.gn && !f.host;  // nested, host level: GN = 0 with the DomainID and the GPA
+        if (ev.gn) ev.pasid = pasid;
         else ev.domain_id = d.domain_id;
         ev.nx = x.er;
         ev.us = x.pasid_valid && !x.pmr;
         ev.pr = f.pr;
+        ev.pe = f.host && f.pe;
         ev.rz = f.rz;
         ev.tr = true;
-        ev.addr = va;
+        ev.addr = f.host ? f.gpa : va;
         record_event(ev, t);
       }
       break;

@@ -94,6 +94,12 @@ void AmdVi::execute(const Cmd& c, sc_core::sc_time& t) {
         // Host (v1) entries of the domain: kept apart from guest ones as the core's stage-2 entries.
         tlb.invalidate_ipa_range(c.domain_id, r.first, end);
         if (c.pde) wc.invalidate_range(TlbTag{c.domain_id, 0}, true, r.first, end, kV1Shifts);
+        // Nested domains: combined guest entries (tagged by guest address) and guest walk-cache entries
+        // holding translated table addresses cannot be found by GPA; the whole domain's go (conservative).
+        if (nested_doms_[c.domain_id]) {
+          tlb.invalidate_domain(c.domain_id);
+          wc.invalidate_domain(c.domain_id);
+        }
       }
       t += pages_inv_latency_;
       return;

@@ -41,6 +41,9 @@ const DevConfig* AmdVi::dev_lookup(uint16_t devid, sc_core::sc_time& t, Event& e
   }
   if (d.v && d.tv && pgtable::amdv1::mode_valid(d.mode)) c.v1 = AmdV1Format(d.mode, p_.page_sizes);
   if (d.v && d.tv && d.gv) c.v2 = AmdV2Format(d.gpm == dte::GPM_5LEVEL ? 5 : 4);
+  // Both a guest and a host table: with guest_nested, the guest level's addresses are GPAs.
+  c.nested = p_.guest_nested && d.v && d.tv && d.gv && d.mode != dte::MODE_NONE && pgtable::amdv1::mode_valid(d.mode);
+  if (c.nested) nested_doms_[d.domain_id] = true;
   last_dev_ = nullptr;  // the insert may evict the remembered entry
   if (const DevConfig* stored = dev_cache_.insert(devid, c, same)) return last_dev_ = stored;
   // Device table cache disabled: one decoded copy for this transaction.
@@ -57,12 +60,30 @@ const GuestConfig* AmdVi::guest_config(const DevConfig& c, uint32_t pasid, sc_co
   ++gcr3_misses_;
   ev = Event{};
   ev.code = evt::IO_PAGE_FAULT;
+  host_fault_ = false;
   const Dte& d = c.dte;
   const unsigned bits = efr::pasid_bits(static_cast<unsigned>(p_.pas_max));
   if ((uint64_t{pasid} >> bits) != 0 || (uint64_t{pasid} >> (9 * (d.glx + 1))) != 0) return nullptr;
   uint64_t table = d.gcr3_root;
   for (int level = d.glx; level >= 0; --level) {
-    const uint64_t pa = table + uint64_t{gcr3::index(pasid, static_cast<unsigned>(level))} * 8;
+    uint64_t pa = table + uint64_t{gcr3::index(pasid, static_cast<unsigned>(level))} * 8;
+    if (c.nested) {  // the GCR3 table lives in guest-physical memory
+      Found f;
+      if (!gcr3_gpa(c, pa, pa, t, f, ev)) {
+        if (f.kind != Found::HwError) {
+          ev = Event{};
+          ev.code = evt::IO_PAGE_FAULT;
+          ev.device_id = c.devid;
+          ev.domain_id = d.domain_id;
+          ev.pr = f.pr;
+          ev.pe = f.pe;
+          ev.rz = f.rz;
+          ev.addr = f.gpa;
+          host_fault_ = true;
+        }
+        return nullptr;
+      }
+    }
     uint64_t e = 0;
     if (!mem_access(false, pa, &e, 8, t)) {
       ev = Event{};

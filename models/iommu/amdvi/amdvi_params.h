@@ -23,6 +23,11 @@ struct AmdViParams {
   uint64_t pas_max = 15;               // EFR.PASmax: PASID width - 1
   bool gt_sup = true;                  // EFR.GTSup: guest (v2, GCR3) translation
   bool gio_sup = true;                 // EFR.GIoSup: guest I/O protection (v2 tables for non-PASID requests)
+  // Nested guest translation: a DTE with GV = 1 and a host table (Mode 1..6) translates the GCR3 table,
+  // the guest tables and the guest output as GPAs through that host table (48882, "nested" two-level
+  // translation). Off: the v2 output is a system physical address whatever Mode says, which the host
+  // model's SVA on v1 DMA domains relies on (Linux instead allows SVA only with v2 or identity domains).
+  bool guest_nested = false;
   uint64_t host_levels = 6;            // EFR.HATS: deepest host (v1) table, 4..6 levels
   uint64_t guest_levels = 4;           // EFR.GATS: deepest guest (v2) table, 4 or 5 levels
   // EFR.PPRSup: PCIe page requests go to the PPR log. EFR.EPHSup follows it, since the model requires
@@ -75,6 +80,9 @@ struct AmdViParams {
     v.count("pas_max", pas_max, "PASID width - 1 (EFR.PASmax)", 0, 19);
     v.flag("gt_sup", gt_sup, "guest translation (v2 tables via GCR3) supported (EFR.GTSup)");
     v.flag("gio_sup", gio_sup, "guest I/O protection supported (EFR.GIoSup)");
+    v.flag("guest_nested", guest_nested,
+           "GV = 1 with DTE.Mode 1..6 nests the v2 guest tables in the v1 host table (GCR3, guest tables and "
+           "output are GPAs); off: v2 output is a system address");
     v.count("host_levels", host_levels, "deepest host page table supported (EFR.HATS)", 4, 6);
     v.count("guest_levels", guest_levels, "deepest guest page table supported (EFR.GATS)", 4, 5);
     v.flag("ppr_sup", ppr_sup, "peripheral page requests supported: PPR log (EFR.PPRSup, EFR.EPHSup)");

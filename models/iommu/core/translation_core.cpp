@@ -166,7 +166,7 @@ NestedWalkResult TranslationCore::walk_nested(TlbTag tag, const TableFormat& s1,
   NestedWalkResult n;
   // Stage 2 of one intermediate address: the leaf in w, or the fault noted in n (false).
   auto stage2 = [&](uint64_t ipa, NestedStage stage, unsigned s1_level, sc_core::sc_time& tt, WalkResult& w) {
-    if (ipa >> s2.input_bits()) {
+    if (s2.input_bits() < 64 && (ipa >> s2.input_bits())) {  // AMD v1 mode 6 takes all 64 bits
       w.fault = WalkFault::AddressSize;
       w.level = s2.start_level();
       n.entry_pa = 0;

@@ -121,9 +121,15 @@ bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& dela
     const StreamConfig* c = config(sid, ssv, ssid, t, ev);
     if (!c) {
       ++faults_;
-      record_event(ev, t);
+      if (ev.s2) {  // nested: a stage-2 fault fetching the CD names the transaction (7.3.12)
+        ev.input_addr = va;
+        ev.rnw = !gp.is_write();
+        ev.pnu = x && x->pmr;
+      }
+      if (!cfg_fault_silent_) record_event(ev, t);
       delay = t - now;
-      fail(gp, IoStatus::ConfigFault);
+      fail(gp, ev.s2 ? (ev.type == evt::F_PERMISSION ? IoStatus::PermissionFault : IoStatus::TranslationFault)
+                     : IoStatus::ConfigFault);
       return true;
     }
     switch (c->mode) {
@@ -133,6 +139,11 @@ bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& dela
         fail(gp, IoStatus::Aborted);
       return true;
       case StreamConfig::Mode::Bypass: ++bypassed_; break;
+      case StreamConfig::Mode::Nested: {
+        bool retry = false;
+        if (!nested_dma(gp, x, *c, va, t, now, delay, pa, retry)) return !retry;
+        break;
+      }
       case StreamConfig::Mode::Stage1:
       case StreamConfig::Mode::Stage2: {
         const bool s2 = c->mode == StreamConfig::Mode::Stage2;

@@ -27,7 +27,20 @@
 // PASID (8.2). CMD_PRI_RESP sends the PRG Response through the ATS agent (Resp 0b00 Response Failure,
 // 0b01 Invalid Request, 0b10 Success, 0b11 ILLEGAL; ignored with SMMUEN clear).
 //
-// Not modelled yet: nested (stage 1 + stage 2) translation, split-stage ATS (EATS 0b10), of PRI: the
+// Nested (STE.Config 0b111 with IDR0.S1P and S2P, smmuv3_nested.cpp): S1ContextPtr, L1 CD descriptors,
+// CDs and every stage-1 table address are IPAs translated by the STE's stage 2 (VMID-tagged); the IOTLB
+// holds combined VA -> PA entries tagged {VMID, ASID} with the AND of both stages' rights, stage-2-only
+// entries (CD fetches, S2 streams) are tagged {VMID, kS2Space}. Faults name the stage: S2 = 1 with CLASS =
+// CD (CD fetch), TT (stage-1 descriptor fetch, TTRnW = 1, IPA of the descriptor) or IN (output IPA);
+// STE.S2R decides recording of stage-2 faults, CD.R of stage-1 ones; stage-1 faults stall as with stage 1
+// alone. TLBI_NH_VA / NH_ASID remove combined entries by VA / ASID; TLBI_S2_IPA removes stage-2-only
+// entries by IPA (and, non-leaf, the VMID's walk caches) but not combined entries nor stage-1 walk-cache
+// entries holding translated table addresses: the architecture does not require it of caches that
+// combine the stages (Arm ARM TLBI IPAS2E1 note), and software follows it with TLBI_NH_ALL (Linux does for
+// a nesting parent) or uses TLBI_S12_VMALL, which removes everything of the VMID.
+//
+// Not modelled yet: split-stage ATS (EATS 0b10), of nested: stage-2 stalls (S2S), S2PS / CD.IPS output
+// address-size checks, STE.S2PTW, separate caching of stage-2 translations of stage-1 tables; of PRI: the
 // STE.PPAR check (IDR3.PPS is reported as 1), Secure streams, PRIQ_IRQ_CFG MSIs (stored only; an
 // sc_event stands for the PRI queue interrupt) and without `pri` PCIe PRI altogether (page request
 // messages are refused; PRI_RESP is accepted and ignored); stage-2 stalls (S2S), event
@@ -62,14 +75,23 @@ struct StreamConfig {
   uint32_t sid = 0;
   uint32_t ssid = 0;
   bool ssv = false;
-  enum class Mode : uint8_t { Abort, Bypass, Stage1, Stage2 } mode = Mode::Abort;
-  bool record = true;  // CD.R / STE.S2R: record faults in the event queue
+  enum class Mode : uint8_t { Abort, Bypass, Stage1, Stage2, Nested } mode = Mode::Abort;
+  bool record = true;  // CD.R / STE.S2R: record faults in the event queue (nested: CD.R for stage 1)
+  bool s2_record = true;  // nested: STE.S2R for stage-2 faults
   bool ats = false;    // STE.EATS allows Translation Requests and translated transactions
   bool stall = false;  // CD.S with STE.S1STALLD clear: stage-1 faults stall
   TlbTag tag;
-  VmsaFormat fmt;
+  VmsaFormat fmt;  // nested: stage 1, whose table addresses (root included) are IPAs
   uint64_t root = 0;
+  // Nested only: the stage-2 regime of the STE, tagged {VMID, kS2Space}.
+  TlbTag s2tag;
+  VmsaFormat s2fmt;
+  uint64_t s2root = 0;
 };
+
+// IOTLB/walk-cache space of stage-2 translations: above every 16-bit ASID, so a stage-2-only entry (IPA
+// to PA) never answers a lookup of a stage-1 or nested address space of the same VMID (VA to PA).
+inline constexpr uint32_t kS2Space = 1u << 16;
 
 class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
  public:
@@ -125,6 +147,20 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   const StreamConfig* config_lookup(uint32_t sid, bool ssv, uint32_t ssid, sc_core::sc_time& t, Event& ev);
   bool fetch_config(StreamConfig& c, sc_core::sc_time& t, Event& ev);
   bool fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::sc_time& t, Event& ev);
+  // Nested (smmuv3_nested.cpp): the stage-2 translation of a CD-table address (an IPA) for a CD fetch;
+  // a fault fills ev (CLASS=CD, S2=1) and returns false.
+  bool cd_ipa_to_pa(const StreamConfig& c, uint64_t ipa, uint64_t& pa, sc_core::sc_time& t, Event& ev);
+  // A nested stream's DMA, out of line so that the single-stage hit path keeps its inlining: true with
+  // pa set when translated; false when the transaction is finished (terminated, or `retry`: a stalled
+  // transaction resumed with a retry, to start over).
+  bool nested_dma(tlm::tlm_generic_payload& gp, const PcieExt* x, const StreamConfig& c, uint64_t va,
+                  sc_core::sc_time& t, sc_core::sc_time now, sc_core::sc_time& delay, uint64_t& pa, bool& retry);
+  // A nested transaction's fault (walk fault, or the combined entry e denying the access): builds the
+  // event with S2/CLASS/IPA, stalls stage-1 faults when the CD asks for it, records and terminates.
+  // Returns false when a stalled transaction is to be retried.
+  bool nested_fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const StreamConfig& c, const TlbEntry* e,
+                    uint64_t va, sc_core::sc_time& t, sc_core::sc_time now, sc_core::sc_time& delay);
+  bool dbg_read64(uint64_t pa, uint64_t& v);  // untimed, for the fault path's probe of both stages
   void invalidate_config(uint32_t sid_first, uint32_t sid_last, bool any_ssid, uint32_t ssid);
   // Registers (smmuv3_regs.cpp)
   void regs_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
@@ -168,6 +204,8 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   const StreamConfig* last_cfg_ = nullptr;
   Event fault_ev_;         // scratch fault record of the transaction being translated
   WalkResult fault_walk_;  // last entry found; cleared by any invalidation or fill
+  NestedWalkResult nested_walk_;  // scratch fault of a nested walk
+  bool cfg_fault_silent_ = false;  // the last configuration fault is a stage-2 one with STE.S2R clear
   sc_core::sc_time mmio_latency_, cfgi_latency_, tlbi_latency_, sync_latency_, other_latency_;
   sc_core::sc_time trap_cmd_, trap_sync_;
 

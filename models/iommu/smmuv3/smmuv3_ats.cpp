@@ -29,7 +29,7 @@ void SmmuV3::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc
   if (!c) {
     ++faults_;
     ++ats_rejected_;
-    record_event(ev, t);
+    if (!cfg_fault_silent_) record_event(ev, t);
     delay = t - now;
     return fail(gp, IoStatus::ConfigFault);
   }
@@ -79,11 +79,16 @@ void SmmuV3::translation_request(tlm::tlm_generic_payload& gp, PcieExt& x, const
       tr.exe = tr.priv = true;
       break;
     case StreamConfig::Mode::Stage1:
-    case StreamConfig::Mode::Stage2: {
+    case StreamConfig::Mode::Stage2:
+    case StreamConfig::Mode::Nested: {
       const bool s2 = c->mode == StreamConfig::Mode::Stage2;
       WalkResult& wr = fault_walk_;
       const TlbEntry* e = nullptr;
-      if ((va >> c->fmt.input_bits()) == 0) e = core_.translate(c->tag, s2, c->fmt, c->root, va, t, wr);
+      // Nested: the completion carries the combined translation (VA to PA), as for EATS = 0b01.
+      if ((va >> c->fmt.input_bits()) != 0) e = nullptr;
+      else if (c->mode == StreamConfig::Mode::Nested)
+        e = core_.translate_nested(c->tag, c->fmt, c->root, c->s2tag, c->s2fmt, c->s2root, va, t, nested_walk_);
+      else e = core_.translate(c->tag, s2, c->fmt, c->root, va, t, wr);
       // Translation faults of Translation Requests are answered to the device (R=W=0), not recorded
       // as events: the device may then use PRI.
       if (!e) break;

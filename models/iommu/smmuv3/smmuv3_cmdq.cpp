@@ -111,6 +111,8 @@ void SmmuV3::execute(const Cmd& c, sc_core::sc_time& t) {
       return;
     }
     case op::TLBI_S2_IPA: {
+      // Stage-2-only entries by IPA. Combined (nested) entries, tagged by VA, stay: invalidating them is
+      // not required of a TLB that combines the stages; software adds TLBI_NH_ALL or TLBI_S12_VMALL.
       ++cmd_tlbi_;
       const AddrRange r = tlbi_range(c);
       const uint64_t end = r.last == UINT64_MAX ? UINT64_MAX : r.last + 1;

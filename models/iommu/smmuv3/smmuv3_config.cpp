@@ -33,6 +33,7 @@ const StreamConfig* SmmuV3::config_lookup(uint32_t sid, bool ssv, uint32_t ssid,
   ev.sid = sid;
   ev.ssv = ssv;
   ev.ssid = ssid;
+  cfg_fault_silent_ = false;
   if (!fetch_config(c, t, ev)) return nullptr;
   last_cfg_ = nullptr;  // the insert may evict the remembered entry
   if (const StreamConfig* stored = cfg_cache_.insert(key, c, same)) return last_cfg_ = stored;
@@ -82,25 +83,32 @@ bool SmmuV3::fetch_config(StreamConfig& c, sc_core::sc_time& t, Event& ev) {
     return false;
   }
   c.ats = p_.ats && ste.eats == ste::EATS_TRANS;  // split-stage ATS (S1CHK) is not modelled
+  // The stage-2 regime (S2VMID, S2T0SZ, S2SL0, S2TG, S2AA64, S2TTB; IHI 0070 5.2) of S2Trans and Nested STEs.
+  auto stage2 = [&](VmsaFormat& fmt, uint64_t& root, TlbTag& tag) {
+    pgtable::Granule g;
+    if (!ste.s2aa64 || !granule_of(tg0_shift(ste.s2tg), g)) return false;
+    const auto geo = pgtable::Geometry::make_s2(g, 64 - ste.s2t0sz, ste.s2sl0);
+    if (!geo) return false;
+    fmt = VmsaFormat(*geo, true);
+    root = ste.s2ttb & ~uint64_t{0xF};
+    tag = {ste.s2vmid, kS2Space};
+    return true;
+  };
   switch (ste.config) {
     case SteConfig::Abort: c.mode = StreamConfig::Mode::Abort; return true;
     case SteConfig::Bypass: c.mode = StreamConfig::Mode::Bypass; return true;
-    case SteConfig::Nested:  // not modelled: reported as an illegal STE rather than translated wrongly
-      ev.type = evt::C_BAD_STE;
-      return false;
-    case SteConfig::S2Trans: {
-      if (!p_.stage2) break;
-      pgtable::Granule g;
-      if (!ste.s2aa64 || !granule_of(tg0_shift(ste.s2tg), g)) break;
-      const auto geo = pgtable::Geometry::make_s2(g, 64 - ste.s2t0sz, ste.s2sl0);
-      if (!geo) break;
+    case SteConfig::Nested:
+      // Both stages (IDR0.S1P and S2P): S1ContextPtr, the CD-table descriptors, CD.TTB0 and every stage-1
+      // table address are IPAs translated by the STE's stage 2 (IHI 0070 3.3.2, 5.2 S1ContextPtr).
+      if (!p_.stage1 || !p_.stage2 || !stage2(c.s2fmt, c.s2root, c.s2tag)) break;
+      c.mode = StreamConfig::Mode::Nested;
+      c.s2_record = ste.s2r;
+      return fetch_cd(c, ste, c.ssid, t, ev);
+    case SteConfig::S2Trans:
+      if (!p_.stage2 || !stage2(c.fmt, c.root, c.tag)) break;
       c.mode = StreamConfig::Mode::Stage2;
-      c.fmt = VmsaFormat(*geo, true);
-      c.root = ste.s2ttb & ~uint64_t{0xF};
-      c.tag = {ste.s2vmid, 0};
       c.record = ste.s2r;
       return true;
-    }
     case SteConfig::S1Trans:
       if (!p_.stage1) break;
       return fetch_cd(c, ste, c.ssid, t, ev);
@@ -111,6 +119,7 @@ bool SmmuV3::fetch_config(StreamConfig& c, sc_core::sc_time& t, Event& ev) {
 
 bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::sc_time& t, Event& ev) {
   const unsigned cdmax = ste.s1_cdmax;
+  const bool nested = c.mode == StreamConfig::Mode::Nested;
   if (c.ssv) {
     if (cdmax == 0 || (uint64_t{ssid} >> cdmax) != 0) {
       ev.type = evt::C_BAD_SUBSTREAMID;
@@ -119,6 +128,15 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
   } else if (cdmax != 0) {
     // Transactions without a SubstreamID when CDs are indexed: STE.S1DSS decides.
     if (ste.s1dss == ste::S1DSS_BYPASS) {
+      // Nested: stage 1 bypassed, stage 2 still applies (IHI 0070 5.2 S1DSS).
+      if (nested) {
+        c.mode = StreamConfig::Mode::Stage2;
+        c.fmt = c.s2fmt;
+        c.root = c.s2root;
+        c.tag = c.s2tag;
+        c.record = c.s2_record;
+        return true;
+      }
       c.mode = StreamConfig::Mode::Bypass;
       return true;
     }
@@ -132,7 +150,8 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
   if (cdmax != 0 && ste.s1fmt != ste::S1FMT_LINEAR) {
     const unsigned split = ste.s1fmt == ste::S1FMT_4K_L2 ? 6 : 10;  // 64 B CDs in a 4 KiB / 64 KiB leaf
     uint64_t l1 = 0;
-    const uint64_t l1_addr = cd_addr + (uint64_t{ssid} >> split) * 8;
+    uint64_t l1_addr = cd_addr + (uint64_t{ssid} >> split) * 8;
+    if (nested && !cd_ipa_to_pa(c, l1_addr, l1_addr, t, ev)) return false;
     if (!mem_access(false, l1_addr, &l1, 8, t)) {
       ev.type = evt::F_CD_FETCH;
       ev.ipa = l1_addr;
@@ -148,6 +167,7 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
     cd_addr += uint64_t{ssid} * 64;
   }
   uint64_t raw[CD_DWORDS];
+  if (nested && !cd_ipa_to_pa(c, cd_addr, cd_addr, t, ev)) return false;
   if (!mem_access(false, cd_addr, raw, sizeof raw, t)) {
     ev.type = evt::F_CD_FETCH;
     ev.ipa = cd_addr;
@@ -161,7 +181,7 @@ bool SmmuV3::fetch_cd(StreamConfig& c, const Ste& ste, uint32_t ssid, sc_core::s
     ev.type = evt::C_BAD_CD;
     return false;
   }
-  c.mode = StreamConfig::Mode::Stage1;
+  if (!nested) c.mode = StreamConfig::Mode::Stage1;
   c.fmt = VmsaFormat(pgtable::Geometry::make(g, ias), false);
   c.root = cd.ttb0 & ~uint64_t{0xF};
   c.tag = {ste.s2vmid, cd.asid};
