@@ -101,7 +101,7 @@ TraceReplay::TraceReplay(LinuxHost& host, unsigned default_ep, const TraceWorklo
       p_(p),
       events_(g.counter("events", "trace events issued")),
       host_ops_(g.counter("host_ops", "host events (dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, "
-                                      "exit, wait)")),
+                                      "exit, wait, the iommufd ops)")),
       device_ops_(g.counter("device_ops", "device events (read, write, wait)")),
       requests_(g.counter("requests", "DMA requests the device ops issued")),
       bytes_(g.counter("bytes", "bytes moved by successful DMA requests")),
