@@ -456,7 +456,8 @@ int Iommufd::attach(unsigned dev, uint32_t pt, uint32_t* hwpt) {
   syscall();
   if (dev >= devs_.size()) return bad_dev(dev, op_);
   Dev& d = devs_[dev];
-  if (d.hwpt) return fail(-EINVAL, d.d.name + " is already attached (HWPT " + std::to_string(d.hwpt) + "): use replace");
+  if (d.hwpt)
+    return fail(-EINVAL, d.d.name + " is already attached (HWPT " + std::to_string(d.hwpt) + "): use replace");
   int err;
   if (find_hwpt(pt)) {
     err = do_attach(dev, pt);

@@ -37,7 +37,8 @@ const IoasTable::Reserved* IoasTable::reserved_in(uint64_t start, uint64_t last)
 
 int IoasTable::check_fixed(uint64_t iova, uint64_t length, std::string& why) const {
   // Order of iopt_check_iova: alignment, overflow, reserved, existing mapping.
-  if (iova & (alignment - 1)) return why = "IOVA not aligned to the IOAS alignment " + std::to_string(alignment), -EINVAL;
+  if (iova & (alignment - 1))
+    return why = "IOVA not aligned to the IOAS alignment " + std::to_string(alignment), -EINVAL;
   if (length - 1 > UINT64_MAX - iova) return why = "IOVA + length overflows", -EOVERFLOW;
   const uint64_t last = iova + length - 1;
   if (const Reserved* r = reserved_in(iova, last))
@@ -78,7 +79,8 @@ int IoasTable::alloc(uint64_t length, uint64_t pa, uint64_t& iova, std::string& 
       cur = block + 1;
     }
   }
-  why = "no free IOVA hole of " + std::to_string(length) + " bytes" + (allowed_.empty() ? "" : " in the allowed ranges");
+  why = "no free IOVA hole of " + std::to_string(length) + " bytes";
+  if (!allowed_.empty()) why += " in the allowed ranges";
   return -ENOSPC;
 }
 
@@ -97,8 +99,8 @@ int IoasTable::reserve(IovaRange r, uint64_t owner, std::string& why) {
 }
 
 void IoasTable::unreserve(uint64_t owner) {
-  reserved_.erase(std::remove_if(reserved_.begin(), reserved_.end(), [&](const Reserved& x) { return x.owner == owner; }),
-                  reserved_.end());
+  const auto mine = [&](const Reserved& x) { return x.owner == owner; };
+  reserved_.erase(std::remove_if(reserved_.begin(), reserved_.end(), mine), reserved_.end());
 }
 
 int IoasTable::set_allowed(const std::vector<IovaRange>& ranges, std::string& why) {

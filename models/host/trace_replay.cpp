@@ -518,8 +518,8 @@ void TraceReplay::report(const TraceEvent& e, int err, const std::string& detail
   if (e.is_iommufd_op() && listed_ < kMaxResults) {
     ++listed_;
     g_.derived("line" + std::to_string(e.line) + "_" + op_name(e.op),
-                        std::string(op_name(e.op)) + " at line " + std::to_string(e.line) + " returned " + code_name(err),
-                        [err] { return static_cast<double>(err); });
+               std::string(op_name(e.op)) + " at line " + std::to_string(e.line) + " returned " + code_name(err),
+               [err] { return static_cast<double>(err); });
   }
   if (log_->should_log(spdlog::level::info)) {
     std::string what = op_name(e.op);
@@ -544,7 +544,8 @@ void TraceReplay::iommufd_op(Item& it) {
   Iommufd& fd = h_.iommufd();
   const auto object = [&](const std::string& name, const char* key, bool want_ioas, bool want_hwpt) -> uint32_t {
     auto o = objects_.find(name);
-    if (o == objects_.end()) fail(e, std::string(key) + "=" + name + ": no object '" + name + "' (no alloc before this line)");
+    if (o == objects_.end())
+      fail(e, std::string(key) + "=" + name + ": no object '" + name + "' (no alloc before this line)");
     if (o->second.failed)
       fail(e, std::string(key) + "=" + name + ": its alloc at line " + std::to_string(o->second.line) + " failed");
     const bool ioas = fd.is_ioas(o->second.id);
