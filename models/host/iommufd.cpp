@@ -87,8 +87,7 @@ Iommufd::Hwpt* Iommufd::find_hwpt(uint32_t id) {
   return it == hwpts_.end() ? nullptr : &it->second;
 }
 
-int Iommufd::bad_dev(unsigned dev, const char* op) {
-  (void)op;
+int Iommufd::bad_dev(unsigned dev) {
   return fail(-ENODEV, "no bound device " + std::to_string(dev));
 }
 
@@ -284,7 +283,7 @@ int Iommufd::ioas_unmap(uint32_t ioas, uint64_t iova, uint64_t length, uint64_t*
 int Iommufd::hwpt_alloc(unsigned dev, uint32_t ioas, uint32_t& id) {
   OpScope s(op_, "hwpt_alloc");
   syscall();
-  if (dev >= devs_.size()) return bad_dev(dev, op_);
+  if (dev >= devs_.size()) return bad_dev(dev);
   if (!find_ioas(ioas)) return fail(-ENOENT, "no IOAS " + std::to_string(ioas));
   const uint32_t h = new_hwpt(devs_[dev].d.drv->alloc_paging_domain(), false);
   if (const int err = link(h, ioas)) {
@@ -454,7 +453,7 @@ int Iommufd::auto_domain(unsigned dev, uint32_t ioas, bool replace, uint32_t* ou
 int Iommufd::attach(unsigned dev, uint32_t pt, uint32_t* hwpt) {
   OpScope s(op_, "attach");
   syscall();
-  if (dev >= devs_.size()) return bad_dev(dev, op_);
+  if (dev >= devs_.size()) return bad_dev(dev);
   Dev& d = devs_[dev];
   if (d.hwpt)
     return fail(-EINVAL, d.d.name + " is already attached (HWPT " + std::to_string(d.hwpt) + "): use replace");
@@ -474,7 +473,7 @@ int Iommufd::attach(unsigned dev, uint32_t pt, uint32_t* hwpt) {
 int Iommufd::replace(unsigned dev, uint32_t pt, uint32_t* hwpt) {
   OpScope s(op_, "replace");
   syscall();
-  if (dev >= devs_.size()) return bad_dev(dev, op_);
+  if (dev >= devs_.size()) return bad_dev(dev);
   Dev& d = devs_[dev];
   if (!d.hwpt) return fail(-EINVAL, d.d.name + " is not attached");
   int err;
@@ -493,7 +492,7 @@ int Iommufd::replace(unsigned dev, uint32_t pt, uint32_t* hwpt) {
 int Iommufd::detach(unsigned dev) {
   OpScope s(op_, "detach");
   syscall();
-  if (dev >= devs_.size()) return bad_dev(dev, op_);
+  if (dev >= devs_.size()) return bad_dev(dev);
   Dev& d = devs_[dev];
   if (!d.hwpt) return fail(-EINVAL, d.d.name + " is not attached");
   Hwpt& h = hwpts_.at(d.hwpt);
@@ -508,7 +507,7 @@ int Iommufd::detach(unsigned dev) {
 
 int Iommufd::get_msi_iova(unsigned dev, uint64_t doorbell_pa, uint64_t& iova) {
   OpScope s(op_, "get_msi_iova");
-  if (dev >= devs_.size()) return bad_dev(dev, op_);
+  if (dev >= devs_.size()) return bad_dev(dev);
   Dev& d = devs_[dev];
   if (!d.hwpt) return fail(-EINVAL, d.d.name + " is not attached to an HWPT");
   if (!d.sw_msi_start) {

@@ -147,7 +147,7 @@ class Iommufd {
   int auto_domain(unsigned dev, uint32_t ioas, bool replace, uint32_t* out);
   void to_blocking(Dev& d);
   void release(unsigned dev, Hwpt& h);  // drop dev from h, and h if an empty auto domain
-  int bad_dev(unsigned dev, const char* op);
+  int bad_dev(unsigned dev);
 
   Cpu& cpu_;
   const HostParams& p_;
