@@ -130,7 +130,10 @@ class AmdViDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, PciDevice& dev) override;
-  std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000}, {0xFD00000000ull, 0x300000000ull}}; }  // R4.4: the MSI range and the HyperTransport reserved range
+  // R4.4: the MSI range and the HyperTransport reserved range
+  std::vector<ResvRegion> reserved_regions() const override {
+    return {{0xFEE00000, 0x100000, ResvType::Msi}, {0xFD00000000ull, 0x300000000ull, ResvType::Reserved}};
+  }
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // ---- SVA and the PPR log (amdvi_sva.cpp, amdvi_ppr.cpp) ----

@@ -190,9 +190,17 @@ struct MsiMsg {
   uint32_t data = 0;
 };
 
-// An IOVA range a DMA domain must never hand out (Linux's reserved regions).
+// An IOVA range a DMA domain must never hand out (Linux's reserved regions), with its
+// iommu_resv_type: iommufd treats the kinds differently (R6.2: a software MSI window receives the
+// doorbell pages, a hardware MSI range is never translated).
+enum class ResvType : uint8_t {
+  Reserved,  // IOMMU_RESV_RESERVED: never usable for DMA
+  Msi,       // IOMMU_RESV_MSI: hardware MSI range, writes go to interrupt remapping untranslated
+  SwMsi,     // IOMMU_RESV_SW_MSI: IOVAs where the kernel maps MSI doorbell pages itself
+};
 struct ResvRegion {
   uint64_t start, size;
+  ResvType type = ResvType::Reserved;
 };
 
 class IommuDriver {

@@ -11,6 +11,7 @@
 #include "models/common/log.h"
 #include "models/host/amdvi_driver.h"
 #include "models/host/its_msi.h"
+#include "models/host/iommufd.h"
 #include "models/host/smmuv3_driver.h"
 #include "models/host/vtd_driver.h"
 #include "models/host/trace_replay.h"
@@ -257,6 +258,15 @@ DmaDomain& LinuxHost::dma_domain(unsigned ep) {
   auto& e = eps_.at(ep);
   if (!e.dma) throw std::logic_error("host: DMA domain used before boot");
   return *e.dma;
+}
+
+Iommufd& LinuxHost::iommufd() {
+  if (!iommufd_) {
+    if (!booted_) throw std::logic_error("host: iommufd used before boot");
+    iommufd_ = std::make_unique<Iommufd>(cpu_, p_, stats_, name());
+    for (auto& e : eps_) iommufd_->add_device({e.name, &e.pci, drivers_.at(e.iommu).get()});
+  }
+  return *iommufd_;
 }
 
 int LinuxHost::try_attach(unsigned ep, IommuDomain& d) {

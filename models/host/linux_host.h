@@ -5,7 +5,7 @@
 // The host writes its tables and queues into simulated memory with functional (debug) stores,
 // charging their CPU cost; it reaches IOMMU registers and device BARs by timed MMIO.
 // SVA and I/O page faults go through sva.h and iopf.h.
-// Not modelled yet: iommufd, MSI setup, multiple CPUs contending for a
+// iommufd is in iommufd.h. Not modelled yet: MSI setup, multiple CPUs contending for a
 // command queue, device groups with more than one device, hot-plug.
 #pragma once
 #include <systemc>
@@ -39,6 +39,8 @@ class CpuInterrupts;
 }
 
 namespace iommusim::host {
+
+class Iommufd;
 
 // The PCIe capabilities the kernel finds on a function.
 struct DeviceCaps {
@@ -90,6 +92,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   int sva_unbind(unsigned ep, Mm& mm);
   Sva& sva() { return *sva_; }
   Iopf& iopf() { return *iopf_; }
+  // The iommufd context (iommufd.h), created on first use after boot; its device index is the
+  // endpoint index.
+  Iommufd& iommufd();
   void free_buffer(uint64_t pa, uint64_t size);
   // Endpoint index by name (trace actors), nullopt if no such endpoint.
   std::optional<unsigned> find_endpoint(const std::string& name) const;
@@ -246,6 +251,7 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   std::map<uint64_t, uint64_t> sw_msi_pages_;  // iommufd_sw_msi: doorbell page -> its global IOVA
   uint32_t next_vector_ = 0;
   std::unique_ptr<MsiStats> msi_stats_;
+  std::unique_ptr<Iommufd> iommufd_;  // last: its domains go before the drivers and devices
 };
 
 }  // namespace iommusim::host

@@ -106,7 +106,8 @@ class SmmuV3Driver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, PciDevice& dev) override;
-  std::vector<ResvRegion> reserved_regions() const override { return {{0x8000000, 0x100000}}; }  // R4.1: the software MSI window
+  // R4.1: the software MSI window
+  std::vector<ResvRegion> reserved_regions() const override { return {{0x8000000, 0x100000, ResvType::SwMsi}}; }
   bool msi_translated() const override { return true; }  // R4.2: MSIs are DMA through the SMMU
   int check_attach(const IommuDomain& d, std::string& why) const override;
 

@@ -2,6 +2,7 @@
 #include "models/host/trace_reader.h"
 
 #include <cctype>
+#include <cerrno>
 #include <utility>
 
 #include "models/common/units.h"
@@ -13,11 +14,21 @@ using Op = TraceEvent::Op;
 
 enum Key : unsigned {
   kBuf, kSize, kDir, kPageSize, kDev, kTime, kIova, kOffset, kPasid, kCount, kStride,
-  kMm, kProt, kPopulate, kWrite, kSva, kNumKeys
+  kMm, kProt, kPopulate, kWrite, kSva, kId, kIoas, kPt, kExpect, kNumKeys
 };
 constexpr const char* kKeyNames[kNumKeys] = {"buf",   "size",   "dir",   "page_size", "dev",      "time",
                                              "iova",  "offset", "pasid", "count",     "stride",   "mm",
-                                             "prot",  "populate", "write", "sva"};
+                                             "prot",  "populate", "write", "sva",     "id",       "ioas",
+                                             "pt",    "expect"};
+
+struct ErrnoName {
+  int err;
+  const char* name;
+};
+constexpr ErrnoName kErrnos[] = {{EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},    {EFAULT, "EFAULT"},
+                                 {EBUSY, "EBUSY"},   {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},    {EINVAL, "EINVAL"},
+                                 {ENOSPC, "ENOSPC"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+                                 {EADDRINUSE, "EADDRINUSE"}};
 constexpr uint32_t bit(Key k) { return 1u << k; }
 
 struct OpSpec {
@@ -44,6 +55,17 @@ constexpr OpSpec kOps[] = {
     {"wait", Op::Wait, true, true, bit(kTime), bit(kTime)},
     {"read", Op::Read, false, true, kDevKeys, bit(kSize)},
     {"write", Op::Write, false, true, kDevKeys, bit(kSize)},
+    {"ioas_alloc", Op::IoasAlloc, true, false, bit(kId), bit(kId)},
+    {"ioas_allow", Op::IoasAllow, true, false, bit(kIoas) | bit(kIova) | bit(kSize),
+     bit(kIoas) | bit(kIova) | bit(kSize)},
+    {"ioas_map", Op::IoasMap, true, false, bit(kIoas) | bit(kSize) | bit(kIova) | bit(kBuf) | bit(kProt),
+     bit(kIoas) | bit(kSize)},
+    {"ioas_unmap", Op::IoasUnmap, true, false, bit(kIoas) | bit(kIova) | bit(kSize), bit(kIoas)},
+    {"hwpt_alloc", Op::HwptAlloc, true, false, bit(kId) | bit(kDev) | bit(kIoas), bit(kId) | bit(kDev) | bit(kIoas)},
+    {"attach", Op::Attach, true, false, bit(kDev) | bit(kPt), bit(kDev) | bit(kPt)},
+    {"replace", Op::Replace, true, false, bit(kDev) | bit(kPt), bit(kDev) | bit(kPt)},
+    {"detach", Op::Detach, true, false, bit(kDev), bit(kDev)},
+    {"msi_iova", Op::MsiIova, true, false, bit(kDev) | bit(kBuf), bit(kDev) | bit(kBuf)},
 };
 
 std::string key_list(uint32_t mask) {
@@ -86,6 +108,18 @@ std::string_view next_token(std::string_view& s) {
 }
 
 }  // namespace
+
+const char* errno_name(int err) {
+  for (const auto& e : kErrnos)
+    if (e.err == err) return e.name;
+  return nullptr;
+}
+
+std::string result_name(int err) {
+  if (err == 0) return "0";
+  if (const char* n = errno_name(-err)) return std::string("-") + n;
+  return std::to_string(err);
+}
 
 const char* op_name(TraceEvent::Op op) {
   for (const auto& o : kOps)
@@ -172,7 +206,9 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
     unsigned key = kNumKeys;
     for (unsigned i = 0; i < kNumKeys; ++i)
       if (k == kKeyNames[i]) key = i;
-    if (key == kNumKeys || !(spec->allowed & (1u << key)))
+    const uint32_t allowed = spec->allowed | (spec->host && spec->op != Op::Wait ? bit(kExpect) : 0);
+    if (key == kNumKeys || !(allowed & (1u << key)))
+      // expect= (every host op but wait) is left out of the list: see traces/README.md.
       fail("unknown key '" + std::string(k) + "' for " + spec->name + " (keys: " + key_list(spec->allowed) + ")");
     if (seen & (1u << key)) fail("key '" + std::string(k) + "' given twice");
     seen |= 1u << key;
@@ -219,8 +255,35 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
       case kWrite: ev.write_access = flag(); break;
       case kSize:
         ev.size = bytes();
+        ev.has_size = true;
         if (ev.size == 0) bad("size must be at least 1 byte");
         break;
+      case kId:
+      case kIoas:
+      case kPt:
+        if (!valid_name(v)) bad("not a valid object name");
+        (key == kId ? ev.id : key == kIoas ? ev.ioas : ev.pt) = v;
+        break;
+      case kExpect: {
+        // 0, or an errno name with or without the sign: EADDRINUSE, -EINVAL.
+        std::string_view n = v;
+        if (n == "0") {
+          ev.expect = 0;
+        } else {
+          if (n[0] == '-') n.remove_prefix(1);
+          int found = 0;
+          for (const auto& e : kErrnos)
+            if (n == e.name) found = e.err;
+          if (!found) {
+            std::string names = "0";
+            for (const auto& e : kErrnos) names += std::string(", ") + e.name;
+            bad("expected 0 or an errno name (" + names + ")");
+          }
+          ev.expect = -found;
+        }
+        ev.has_expect = true;
+        break;
+      }
       case kOffset: ev.offset = bytes(); break;
       case kStride: ev.stride = bytes(); break;
       case kPageSize:
@@ -265,6 +328,13 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
   }
   const uint32_t missing = spec->required & ~seen;
   if (missing) fail("missing key '" + key_list(missing & (~missing + 1)) + "' for " + spec->name);
+  if (ev.is_iommufd_op()) {
+    if (!ev.iova_of.empty()) fail(std::string("iova=@") + ev.iova_of + ": " + spec->name + " takes an address");
+    if (ev.op == Op::IoasUnmap && ev.has_iova != ev.has_size)
+      fail("ioas_unmap takes iova= and size= together (neither: unmap everything)");
+    // IOMMU_IOAS_MAP has no execute permission; prot=none is passed on (the kernel's -EINVAL).
+    if (ev.op == Op::IoasMap && ev.prot.exec) fail("prot: ioas_map takes r, rw or none");
+  }
   if (ev.is_device_op()) {
     const int targets = !ev.buf.empty() + ev.has_iova + !ev.iova_of.empty();
     if (targets == 0) fail(std::string(spec->name) + " needs buf=<name> or iova=<address>");

@@ -15,7 +15,11 @@ struct TraceError : std::runtime_error {
 };
 
 struct TraceEvent {
-  enum class Op : uint8_t { DmaMap, DmaUnmap, Mmap, Touch, Munmap, Mprotect, Bind, Unbind, Exit, Wait, Read, Write };
+  enum class Op : uint8_t {
+    DmaMap, DmaUnmap, Mmap, Touch, Munmap, Mprotect, Bind, Unbind, Exit, Wait, Read, Write,
+    // iommufd (iommufd.h)
+    IoasAlloc, IoasAllow, IoasMap, IoasUnmap, HwptAlloc, Attach, Replace, Detach, MsiIova
+  };
   enum class Dir : uint8_t { Bidirectional, ToDevice, FromDevice };
   // A VMA's protection (mmap/mprotect prot=); the replayer turns it into the process model's own.
   struct Prot {
@@ -49,11 +53,21 @@ struct TraceEvent {
   Prot prot;                // mmap, mprotect
   bool populate = false;    // mmap populate=1
   bool write_access = false;  // touch write=1
+  // iommufd ops: object names (id= names the object an alloc creates; ioas=, pt= refer to one).
+  std::string id, ioas, pt;
+  bool has_size = false;      // size= given (ioas_unmap without iova= and size= unmaps everything)
+  bool has_expect = false;    // expect=: the result the op must return, else the run fails
+  int expect = 0;             // 0 or a negative errno
 
   bool is_device_op() const { return op == Op::Read || op == Op::Write; }
+  bool is_iommufd_op() const { return op >= Op::IoasAlloc; }
 };
 
 const char* op_name(TraceEvent::Op op);
+// The kernel's name of errno `err` (positive: EINVAL), or nullptr for one not listed here.
+const char* errno_name(int err);
+// "0", "-EINVAL" or "-<n>": a result code as traces and logs write it.
+std::string result_name(int err);
 
 class TraceReader {
  public:

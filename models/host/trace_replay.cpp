@@ -12,37 +12,23 @@
 #include "models/common/log.h"
 #include "models/common/sim_time.h"
 #include "models/common/units.h"
+#include "models/host/iommufd.h"
 #include "models/host/linux_host.h"
 
 namespace iommusim::host {
 
 namespace {
-// Errno names as the kernel spells them; the lower-case form names the result counters.
-struct ErrnoName {
-  int err;
-  const char* name;
-};
-constexpr ErrnoName kErrnos[] = {{EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},    {EFAULT, "EFAULT"},
-                                 {EBUSY, "EBUSY"},   {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},    {EINVAL, "EINVAL"},
-                                 {ENOSPC, "ENOSPC"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}};
-
 // "0", "-EINVAL", or "-<n>" for an errno without a name here.
-std::string code_name(int err) {
-  if (err == 0) return "0";
-  for (const auto& e : kErrnos)
-    if (-err == e.err) return std::string("-") + e.name;
-  return std::to_string(err);
-}
+std::string code_name(int err) { return result_name(err); }
 
 // "ok", "einval", or "errno<n>": the counter suffix.
 std::string counter_suffix(int err) {
   if (err == 0) return "ok";
-  for (const auto& e : kErrnos)
-    if (-err == e.err) {
-      std::string s = e.name;
-      for (char& c : s) c = static_cast<char>(c - 'A' + 'a');
-      return s;
-    }
+  if (const char* n = errno_name(-err)) {
+    std::string s = n;
+    for (char& c : s) c = static_cast<char>(c - 'A' + 'a');
+    return s;
+  }
   return "errno" + std::to_string(-err);
 }
 
@@ -115,7 +101,7 @@ TraceReplay::TraceReplay(LinuxHost& host, unsigned default_ep, const TraceWorklo
       p_(p),
       events_(g.counter("events", "trace events issued")),
       host_ops_(g.counter("host_ops", "host events (dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, "
-                                      "exit, wait)")),
+                                      "exit, wait, the iommufd ops)")),
       device_ops_(g.counter("device_ops", "device events (read, write, wait)")),
       requests_(g.counter("requests", "DMA requests the device ops issued")),
       bytes_(g.counter("bytes", "bytes moved by successful DMA requests")),
@@ -361,7 +347,16 @@ TraceReplay::Item TraceReplay::prepare(TraceEvent&& ev) {
         it.b = of->second;
       }
       break;
-    case Op::Wait: break;
+    case Op::HwptAlloc:
+    case Op::Attach:
+    case Op::Replace:
+    case Op::Detach:
+    case Op::MsiIova: it.ep = endpoint(e.dev, e, false); break;
+    case Op::Wait:
+    case Op::IoasAlloc:
+    case Op::IoasAllow:
+    case Op::IoasMap:
+    case Op::IoasUnmap: break;
   }
   return it;
 }
@@ -429,6 +424,15 @@ void TraceReplay::execute(Item& it) {
     case Op::Bind:
     case Op::Unbind:
     case Op::Exit: host_op(it); break;
+    case Op::IoasAlloc:
+    case Op::IoasAllow:
+    case Op::IoasMap:
+    case Op::IoasUnmap:
+    case Op::HwptAlloc:
+    case Op::Attach:
+    case Op::Replace:
+    case Op::Detach:
+    case Op::MsiIova: iommufd_op(it); break;
     case Op::Read:
     case Op::Write:
       if (it.bind) {
@@ -509,12 +513,132 @@ void TraceReplay::report(const TraceEvent& e, int err, const std::string& detail
     results_.push_back({e.op, err, c});
   }
   ++*c;
-  if (!log_->should_log(spdlog::level::info)) return;
-  std::string what = op_name(e.op);
-  if (!e.dev.empty()) what += " dev=" + e.dev;
-  if (!e.mm.empty()) what += " mm=" + e.mm;
-  if (!e.buf.empty()) what += " buf=" + e.buf;
-  log_->info("{}:{}: {} -> {}{}", p_.file, e.line, what, code_name(err), detail.empty() ? "" : " (" + detail + ")");
+  // iommufd ops: one entry `line<N>_<op>` per op (its result code), up to kMaxResults. In the
+  // workload's group, which outlives the replay.
+  if (e.is_iommufd_op() && listed_ < kMaxResults) {
+    ++listed_;
+    g_.derived("line" + std::to_string(e.line) + "_" + op_name(e.op),
+               std::string(op_name(e.op)) + " at line " + std::to_string(e.line) + " returned " + code_name(err),
+               [err] { return static_cast<double>(err); });
+  }
+  if (log_->should_log(spdlog::level::info)) {
+    std::string what = op_name(e.op);
+    if (!e.id.empty()) what += " id=" + e.id;
+    if (!e.dev.empty()) what += " dev=" + e.dev;
+    if (!e.ioas.empty()) what += " ioas=" + e.ioas;
+    if (!e.pt.empty()) what += " pt=" + e.pt;
+    if (!e.mm.empty()) what += " mm=" + e.mm;
+    if (!e.buf.empty()) what += " buf=" + e.buf;
+    log_->info("{}:{}: {} -> {}{}", p_.file, e.line, what, code_name(err), detail.empty() ? "" : " (" + detail + ")");
+  }
+  if (e.has_expect && err != e.expect)
+    fail(e, std::string(op_name(e.op)) + " returned " + code_name(err) + ", expected " + code_name(e.expect) +
+                (detail.empty() ? "" : " (" + detail + ")"));
+}
+
+// The iommufd ops. Object names resolve when the op runs (host ops run in file order); a name
+// that does not exist, or one created twice, is bad input. Results are reported like host_op's.
+void TraceReplay::iommufd_op(Item& it) {
+  using Op = TraceEvent::Op;
+  const TraceEvent& e = it.ev;
+  Iommufd& fd = h_.iommufd();
+  const auto object = [&](const std::string& name, const char* key, bool want_ioas, bool want_hwpt) -> uint32_t {
+    auto o = objects_.find(name);
+    if (o == objects_.end())
+      fail(e, std::string(key) + "=" + name + ": no object '" + name + "' (no alloc before this line)");
+    if (o->second.failed)
+      fail(e, std::string(key) + "=" + name + ": its alloc at line " + std::to_string(o->second.line) + " failed");
+    const bool ioas = fd.is_ioas(o->second.id);
+    if ((ioas && !want_ioas) || (!ioas && !want_hwpt))
+      fail(e, std::string(key) + "=" + name + ": '" + name + "' is " + (ioas ? "an IOAS" : "an HWPT") + ", not " +
+                  (want_ioas ? "an IOAS" : "an HWPT"));
+    return o->second.id;
+  };
+  const auto create = [&](uint32_t id, int err) {
+    if (auto o = objects_.find(e.id); o != objects_.end())
+      fail(e, "id=" + e.id + ": object '" + e.id + "' already exists (line " + std::to_string(o->second.line) + ")");
+    objects_[e.id] = Object{id, e.line, err != 0};
+  };
+  // A named physical buffer: allocated (naturally aligned, as dma_map's) on first use.
+  const auto buffer = [&](uint64_t size) -> uint64_t {
+    if (e.buf.empty()) {
+      const uint64_t align = std::max<uint64_t>(4096, std::min(std::bit_ceil(size), uint64_t{1} << 30));
+      return h_.alloc_buffer(size, align);
+    }
+    auto b = bufs_.find(e.buf);
+    if (b == bufs_.end()) {
+      const uint64_t align = std::max<uint64_t>(4096, std::min(std::bit_ceil(size), uint64_t{1} << 30));
+      b = bufs_.emplace(e.buf, Buf{h_.alloc_buffer(size, align), size, e.line}).first;
+    } else if (size > b->second.size) {
+      fail(e, "size " + units::format_bytes(size) + " is larger than buffer '" + e.buf + "' (" +
+                  units::format_bytes(b->second.size) + ", line " + std::to_string(b->second.line) + ")");
+    }
+    return b->second.pa;
+  };
+  const bool info = log_->should_log(spdlog::level::info);
+  int err = 0;
+  std::string detail;
+  try {
+    switch (e.op) {
+      case Op::IoasAlloc: {
+        uint32_t id = 0;
+        err = fd.ioas_alloc(id);
+        create(id, err);
+        if (info && !err) detail = "id " + std::to_string(id);
+        break;
+      }
+      case Op::IoasAllow: {
+        const uint32_t io = object(e.ioas, "ioas", true, false);
+        err = fd.ioas_allow_iovas(io, {{e.iova, e.iova + e.size - 1}});
+        break;
+      }
+      case Op::IoasMap: {
+        const uint32_t io = object(e.ioas, "ioas", true, false);
+        const uint64_t pa = buffer(e.size);
+        uint64_t iova = e.iova;
+        err = fd.ioas_map(io, pa, e.size, IoProt{e.prot.read, e.prot.write}, iova, e.has_iova);
+        if (info && !err) detail = "iova " + hex(iova) + ", pa " + hex(pa);
+        break;
+      }
+      case Op::IoasUnmap: {
+        const uint32_t io = object(e.ioas, "ioas", true, false);
+        uint64_t n = 0;
+        err = e.has_iova ? fd.ioas_unmap(io, e.iova, e.size, &n) : fd.ioas_unmap(io, 0, Iommufd::kUnmapAll, &n);
+        if (info && !err) detail = units::format_bytes(n) + " unmapped";
+        break;
+      }
+      case Op::HwptAlloc: {
+        const uint32_t io = object(e.ioas, "ioas", true, false);
+        uint32_t id = 0;
+        err = fd.hwpt_alloc(it.ep, io, id);
+        create(id, err);
+        if (info && !err) detail = "id " + std::to_string(id);
+        break;
+      }
+      case Op::Attach:
+      case Op::Replace: {
+        const uint32_t pt = object(e.pt, "pt", true, true);
+        uint32_t used = 0;
+        err = e.op == Op::Attach ? fd.attach(it.ep, pt, &used) : fd.replace(it.ep, pt, &used);
+        if (info && !err) detail = "hwpt " + std::to_string(used);
+        break;
+      }
+      case Op::Detach: err = fd.detach(it.ep); break;
+      case Op::MsiIova: {
+        uint64_t iova = 0;
+        const uint64_t pa = buffer(Iommufd::kPageSize);
+        err = fd.get_msi_iova(it.ep, pa, iova);
+        if (info && !err) detail = "doorbell " + hex(pa) + " at iova " + hex(iova);
+        break;
+      }
+      default: break;
+    }
+  } catch (const std::runtime_error& x) {
+    if (dynamic_cast<const TraceError*>(&x)) throw;
+    fail(e, std::string(op_name(e.op)) + ": " + x.what());  // out of memory for a buffer
+  }
+  if (err && detail.empty()) detail = fd.last_error();
+  report(e, err, detail);
 }
 
 // Splits a device op into DMA jobs whose requests are at most request_size and never cross 4 KiB,

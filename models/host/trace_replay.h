@@ -49,6 +49,7 @@ class TraceReplay {
   Process& process(const TraceEvent& ev, bool create);
   void host_op(Item& it);
   void device_op(Item& it);
+  void iommufd_op(Item& it);
   void report(const TraceEvent& ev, int err, const std::string& detail);
   void job(unsigned ep, const TraceEvent& ev, uint64_t iova, uint64_t size, uint64_t stride, uint64_t count);
   Actor& actor(const Item& it);
@@ -85,6 +86,19 @@ class TraceReplay {
   };
   std::vector<Result> results_;  // "<op>_<code>" counters, created on first use
   StatGroup& g_;
+  // iommufd: object names (id=) and named physical buffers of ioas_map / msi_iova.
+  struct Object {
+    uint32_t id;
+    uint64_t line;
+    bool failed;
+  };
+  struct Buf {
+    uint64_t pa, size, line;
+  };
+  std::map<std::string, Object> objects_;
+  std::map<std::string, Buf> bufs_;
+  static constexpr unsigned kMaxResults = 1024;  // per-op entries of `results`; counters go on beyond
+  unsigned listed_ = 0;
 };
 
 }  // namespace iommusim::host

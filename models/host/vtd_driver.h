@@ -191,7 +191,8 @@ class VtdDriver final : public IommuDriver {
   void probe() override;
   std::unique_ptr<IommuDomain> alloc_paging_domain() override;
   void attach(IommuDomain& d, PciDevice& dev) override;
-  std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000}}; }  // R4.4: interrupt requests, never translated
+  // R4.4: interrupt requests, never translated
+  std::vector<ResvRegion> reserved_regions() const override { return {{0xFEE00000, 0x100000, ResvType::Msi}}; }
   int check_attach(const IommuDomain& d, std::string& why) const override;
 
   // SVA and page requests (vtd_sva.cpp, vtd_prq.cpp).
