@@ -110,6 +110,7 @@ void VtdIommu::interrupt(tlm::tlm_generic_payload& gp, const PcieExt* x, sc_core
     ++ir_faults_;
     return fault(gp, x, f, t);
   }
+  timeline::instant(tl_, timeline::Cat::Irq, "interrupt remapped", t, sid, out_data & 0xFF, (out_addr >> 12) & 0xFF);
   mem_access(true, out_addr, &out_data, 4, t);
   gp.set_response_status(tlm::TLM_OK_RESPONSE);
 }
