@@ -54,7 +54,7 @@ inline std::string check_timeline(const nlohmann::json& j, double start_us, doub
   struct Ev { std::string name, cat; double ts, dur; bool instant; uint64_t track; json args; };
   std::vector<Ev> evs;
   for (const json& e : j["traceEvents"]) {
-    const std::string ph = e["ph"];
+    const std::string ph = e["ph"].get<std::string>();
     if (ph == "M") continue;
     if (ph != "X" && ph != "i") return "unexpected phase " + ph;
     if (!e.contains("name") || !e["name"].is_string() || !e.contains("cat") || !e["cat"].is_string())
@@ -63,7 +63,7 @@ inline std::string check_timeline(const nlohmann::json& j, double start_us, doub
     if (!e.contains("pid") || !e.contains("tid")) return "event without pid/tid: " + e.dump();
     const std::pair<int, uint64_t> id{e["pid"].get<int>(), e["tid"].get<uint64_t>()};
     if (!threads.count(id)) return "event on an undeclared track: " + e.dump();
-    Ev v{e["name"], e["cat"], e["ts"].get<double>(), 0, ph == "i", id.second / 64, e.value("args", json::object())};
+    Ev v{e["name"].get<std::string>(), e["cat"].get<std::string>(), e["ts"].get<double>(), 0, ph == "i", id.second / 64, e.value("args", json::object())};
     if (!v.instant) {
       if (!e.contains("dur") || !e["dur"].is_number()) return "X event without dur: " + e.dump();
       v.dur = e["dur"].get<double>();

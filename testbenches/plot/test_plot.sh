@@ -6,7 +6,7 @@ set -u
 exe="$1"; src="$2"; work="$3"
 plot="$src/scripts/plot"
 export MPLBACKEND=Agg
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   echo "SKIP: python3-matplotlib is not installed (apt-get install python3-matplotlib)"; exit 77
 fi
 rm -rf "$work"; mkdir -p "$work"

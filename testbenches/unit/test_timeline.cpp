@@ -84,8 +84,8 @@ TEST_F(TimelineTest, JsonIsTraceEventFormat) {
   std::map<std::string, nlohmann::json> procs;
   std::vector<nlohmann::json> dma;
   for (const auto& e : j["traceEvents"]) {
-    if (e["ph"] == "M" && e["name"] == "process_name") procs[e["args"]["name"]] = e["pid"];
-    if (e["cat"] == "dma") dma.push_back(e);
+    if (e["ph"] == "M" && e["name"] == "process_name") procs[e["args"]["name"].get<std::string>()] = e["pid"];
+    if (e.value("cat", "") == "dma") dma.push_back(e);
   }
   EXPECT_EQ(procs.size(), 3u);
   EXPECT_TRUE(procs.count("endpoints") && procs.count("IOMMUs") && procs.count("host"));
