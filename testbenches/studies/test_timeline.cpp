@@ -75,20 +75,22 @@ TEST(Timeline, PageRequestsOnVtd) {
 }
 
 TEST(Timeline, WindowAndCapBoundALongRun) {
-  // The whole loop runs; only [20us, 40us) is kept.
-  const Traced t = run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {20'000'000, 40'000'000, 1'000'000});
+  // The whole loop runs (about 3 ms); only [100us, 600us) is kept.
+  const Traced t = run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {100'000'000, 600'000'000, 1'000'000});
   ASSERT_TRUE(t.finished);
   TimelineFacts f;
-  ASSERT_EQ(check_timeline(t.j, 20.0, 40.0, f), "");
+  ASSERT_EQ(check_timeline(t.j, 100.0, 600.0, f), "");
   EXPECT_GT(f.spans, 0u);
   EXPECT_GT(t.outside, f.spans);  // most of the run lies outside
-  EXPECT_EQ(t.j["otherData"]["window_start_us"], 20.0);
+  EXPECT_EQ(t.j["otherData"]["window_start_us"], 100.0);
+  EXPECT_GT(f.spans + f.instants, 50u);
+  EXPECT_GT(f.waits_checked, 0u);
   // A cap smaller than the window's events: the first ones kept, the rest counted.
-  const Traced c = run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {20'000'000, 40'000'000, 50});
+  const Traced c = run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {100'000'000, 600'000'000, 50});
   EXPECT_EQ(c.j["otherData"]["events"], 50);
   EXPECT_EQ(c.dropped + 50, f.spans + f.instants);
   TimelineFacts g;
-  EXPECT_EQ(check_timeline(c.j, 20.0, 40.0, g, false), "");
+  EXPECT_EQ(check_timeline(c.j, 100.0, 600.0, g, false), "");
 }
 
 }  // namespace
