@@ -24,7 +24,8 @@ struct TimelineFacts {
 };
 
 // Returns an empty string when `j` is a valid timeline whose events lie in [start_us, end_us),
-// otherwise what is wrong. `causal`: also check the order facts between tracks. Facts are filled as far as the check got.
+// otherwise what is wrong. `causal`: also check the order facts between tracks. Facts are filled as
+// far as the check got.
 inline std::string check_timeline(const nlohmann::json& j, double start_us, double end_us, TimelineFacts& f,
                                   bool causal = true) {
   using nlohmann::json;
@@ -63,7 +64,8 @@ inline std::string check_timeline(const nlohmann::json& j, double start_us, doub
     if (!e.contains("pid") || !e.contains("tid")) return "event without pid/tid: " + e.dump();
     const std::pair<int, uint64_t> id{e["pid"].get<int>(), e["tid"].get<uint64_t>()};
     if (!threads.count(id)) return "event on an undeclared track: " + e.dump();
-    Ev v{e["name"].get<std::string>(), e["cat"].get<std::string>(), e["ts"].get<double>(), 0, ph == "i", id.second / 64, e.value("args", json::object())};
+    Ev v{e["name"].get<std::string>(), e["cat"].get<std::string>(), e["ts"].get<double>(), 0, ph == "i",
+         id.second / 64, e.value("args", json::object())};
     if (!v.instant) {
       if (!e.contains("dur") || !e["dur"].is_number()) return "X event without dur: " + e.dump();
       v.dur = e["dur"].get<double>();

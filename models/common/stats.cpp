@@ -75,8 +75,8 @@ void StatGroup::to_json(nlohmann::json& out) const {
     auto& b = j["buckets"] = nlohmann::json::array();
     for (unsigned i = 0; i < Histogram::kBuckets; ++i)
       if (h.h.bucket(i))
-        b.push_back({Histogram::bucket_low(i), i + 1 < Histogram::kBuckets ? Histogram::bucket_low(i + 1) : h.h.max() + 1,
-                     h.h.bucket(i)});
+        b.push_back({Histogram::bucket_low(i),
+                     i + 1 < Histogram::kBuckets ? Histogram::bucket_low(i + 1) : h.h.max() + 1, h.h.bucket(i)});
   }
   for (const auto* ch : children_) ch->to_json(out[ch->name_]);
 }

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <map>
 
 #include "models/common/units.h"
 
@@ -41,12 +43,6 @@ constexpr const char* kArgNames[static_cast<size_t>(Cat::Count)][3] = {
     {"rid", "vector", "cpu"},     // Irq
     {"addr", "rid", "code"},      // Fault
 };
-
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 }  // namespace
 
@@ -171,7 +167,8 @@ std::string to_json() {
     const int pid = static_cast<int>(k) + 1;
     ev.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", 0},
                   {"args", {{"name", kind_name(static_cast<Kind>(k))}}}});
-    ev.push_back({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
+    ev.push_back(
+        {{"ph", "M"}, {"name", "process_sort_index"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
   }
   for (size_t i = 0; i < s.tracks.size(); ++i) {
     const auto& t = s.tracks[i];
@@ -185,38 +182,53 @@ std::string to_json() {
                     {"args", {{"sort_index", tid}}}});
     }
   }
-  for (uint32_t i : order) {
-    const Event& e = s.events[i];
-    const TrackInfo& t = s.tracks[e.track - 1];
-    json j;
-    j["name"] = e.name;
-    j["cat"] = cat_name(e.cat);
-    j["ph"] = e.instant ? "i" : "X";
-    j["ts"] = static_cast<double>(e.start_ps) / 1e6;  // microseconds
-    if (e.instant) {
-      j["s"] = "t";
-    } else {
-      j["dur"] = static_cast<double>(e.dur_ps) / 1e6;
-    }
-    j["pid"] = static_cast<int>(t.kind) + 1;
-    j["tid"] = uint64_t{e.track} * kLanes + std::min(lane[i], kLanes - 1);
-    json args = json::object();
-    const auto& names = kArgNames[static_cast<size_t>(e.cat)];
-    for (int a = 0; a < 3; ++a) {
-      if (!names[a]) continue;
-      const std::string n = names[a];
-      if (n == "addr") args[n] = hex(e.a[a]);
-      else args[n] = e.a[a];
-    }
-    j["args"] = std::move(args);
-    ev.push_back(std::move(j));
-  }
   out["displayTimeUnit"] = "ns";
   out["otherData"] = {{"events", s.events.size()}, {"dropped", s.dropped}, {"outside_window", s.outside},
                       {"window_start_us", static_cast<double>(s.opt.start_ps) / 1e6},
                       {"window_end_us", s.opt.end_ps == UINT64_MAX ? -1.0 : static_cast<double>(s.opt.end_ps) / 1e6},
                       {"max_events", s.opt.max_events}};
-  return out.dump();
+  // The events themselves are formatted directly (a DOM of a million events is slow and large):
+  // times in microseconds printed exactly from picoseconds, names JSON-escaped once each.
+  std::string doc = out.dump();
+  const size_t close = doc.rfind(']');  // traceEvents is the last key: its array ends last
+  std::string evs;
+  evs.reserve(s.events.size() * 150);
+  std::map<const char*, std::string> escaped;
+  auto us = [](char* p, uint64_t ps) {
+    return std::sprintf(p, "%llu.%06llu", static_cast<unsigned long long>(ps / 1000000),
+                        static_cast<unsigned long long>(ps % 1000000));
+  };
+  for (uint32_t i : order) {
+    const Event& e = s.events[i];
+    const TrackInfo& t = s.tracks[e.track - 1];
+    auto [it, fresh] = escaped.try_emplace(e.name);
+    if (fresh) it->second = json(e.name).dump();
+    char b[400];
+    char* p = b;
+    p += std::sprintf(p, ",{\"name\":%s,\"cat\":\"%s\",\"ph\":\"%s\",\"ts\":", it->second.c_str(), cat_name(e.cat),
+                      e.instant ? "i\",\"s\":\"t" : "X");
+    p += us(p, e.start_ps);
+    if (!e.instant) {
+      p += std::sprintf(p, ",\"dur\":");
+      p += us(p, e.dur_ps);
+    }
+    p += std::sprintf(p, ",\"pid\":%d,\"tid\":%llu,\"args\":{", static_cast<int>(t.kind) + 1,
+                      static_cast<unsigned long long>(uint64_t{e.track} * kLanes + std::min(lane[i], kLanes - 1)));
+    const auto& names = kArgNames[static_cast<size_t>(e.cat)];
+    const char* sep = "";
+    for (int a = 0; a < 3; ++a) {
+      if (!names[a]) continue;
+      const bool addr = std::strcmp(names[a], "addr") == 0;  // addresses in hexadecimal, as strings
+      p += std::sprintf(p, addr ? "%s\"%s\":\"0x%llx\"" : "%s\"%s\":%llu", sep, names[a],
+                        static_cast<unsigned long long>(e.a[a]));
+      sep = ",";
+    }
+    p += std::sprintf(p, "}}");
+    evs.append(b, static_cast<size_t>(p - b));
+  }
+  if (ev.empty() && !evs.empty()) evs.erase(0, 1);  // no metadata: no comma before the first event
+  doc.insert(close, evs);
+  return doc;
 }
 
 bool write(const std::string& path) {

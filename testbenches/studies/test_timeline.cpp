@@ -62,8 +62,8 @@ TEST(Timeline, AtcSafetyOnSmmuV3) {
 }
 
 TEST(Timeline, PageRequestsOnVtd) {
-  const Traced t = run_traced("iopf-vtd.yaml", {"run.workloads.acc0_iopf.iterations=1", "run.workloads.acc1_iopf.iterations=1"},
-                              {});
+  const Traced t = run_traced(
+      "iopf-vtd.yaml", {"run.workloads.acc0_iopf.iterations=1", "run.workloads.acc1_iopf.iterations=1"}, {});
   ASSERT_TRUE(t.finished);
   TimelineFacts f;
   ASSERT_EQ(check_timeline(t.j, 0, 1e300, f), "");
@@ -76,7 +76,8 @@ TEST(Timeline, PageRequestsOnVtd) {
 
 TEST(Timeline, WindowAndCapBoundALongRun) {
   // The whole loop runs (about 3 ms); only [100us, 600us) is kept.
-  const Traced t = run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {100'000'000, 600'000'000, 1'000'000});
+  const Traced t =
+      run_traced("atc-safety.yaml", {"run.workloads.probe.iterations=20"}, {100'000'000, 600'000'000, 1'000'000});
   ASSERT_TRUE(t.finished);
   TimelineFacts f;
   ASSERT_EQ(check_timeline(t.j, 100.0, 600.0, f), "");

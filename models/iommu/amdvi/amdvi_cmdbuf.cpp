@@ -56,11 +56,13 @@ void AmdVi::cmd_thread() {
         const sc_core::sc_time t0 = t;
         if (c.opcode == op::COMPLETION_WAIT) drain_ats(t);
         execute(c, t);
-        timeline::span(tl_, timeline::Cat::Command, opcode_name(c.opcode), t0, t, cmd_head_ / ring::ENTRY_BYTES, raw[0] >> 32);
+        timeline::span(tl_, timeline::Cat::Command, opcode_name(c.opcode), t0, t, cmd_head_ / ring::ENTRY_BYTES,
+                       raw[0] >> 32);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
         if (c.opcode == op::COMPLETION_WAIT) complete_wait(c, t);
         if (c.opcode == op::COMPLETION_WAIT)
-          timeline::instant(tl_, timeline::Cat::Completion, "COMPLETION_WAIT complete", t, cmd_head_ / ring::ENTRY_BYTES);
+          timeline::instant(tl_, timeline::Cat::Completion, "COMPLETION_WAIT complete", t,
+                            cmd_head_ / ring::ENTRY_BYTES);
         cmd_head_ = ring::next(cmd_head_, len);
       }
     }

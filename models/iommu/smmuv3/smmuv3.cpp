@@ -201,7 +201,8 @@ bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& dela
       }
     }
   }
-  timeline::span(tl_, timeline::Cat::Translate, "translate", now + delay, t, va, sid, ssid);  // delay: still the arrival's
+  // `delay` is still the arrival's here.
+  timeline::span(tl_, timeline::Cat::Translate, "translate", now + delay, t, va, sid, ssid);
   gp.set_address(pa);
   delay = t - now;
   mem->b_transport(gp, delay);

@@ -307,7 +307,8 @@ void VtdIommu::fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault
 void VtdIommu::record(const tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t) {
   ++faults_;
   count_reason(f.reason);
-  timeline::instant(tl_, timeline::Cat::Fault, fault_reason_name(f.reason), t, gp.get_address(), x ? x->rid : 0, f.reason);
+  timeline::instant(tl_, timeline::Cat::Fault, fault_reason_name(f.reason), t, gp.get_address(), x ? x->rid : 0,
+                    f.reason);
   if (f.fpd) {
     ++faults_suppressed_;
     return;
