@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "models/common/log.h"
+#include "models/common/timeline.h"
 #include "models/common/units.h"
 #include "platforms/config.h"
 #include "platforms/ftrace_import.h"
@@ -46,6 +47,7 @@ struct UsageError : std::runtime_error {
 
 constexpr const char* kUsage =
     "usage: iommusim run CONFIG [--set key.path=value]... [--out DIR] [-v|-vv|-q] [--progress]\n"
+    "                    [--timeline FILE [--timeline-window START:END] [--timeline-max-events N]]\n"
     "       iommusim check CONFIG [--set key.path=value]...\n"
     "       iommusim sweep SWEEP.yaml [--jobs N] [--out DIR] [--set key.path=value]... [-q]\n"
     "       iommusim sweep SWEEP.yaml --slurm [--submit] [--sbatch OPT]... [--out DIR]\n"
@@ -143,11 +145,39 @@ void apply_log_levels(const PlatformConfig& cfg, int verbosity) {
   if (verbosity >= 2) log::set_default_level(spdlog::level::debug);
 }
 
+void timeline_options(const Parsed& p, RunOptions& opts) {
+  if (p.vm.count("timeline")) opts.timeline = p.vm["timeline"].as<std::string>();
+  if (p.vm.count("timeline") && opts.timeline.empty()) throw UsageError("--timeline needs a file name");
+  for (const char* o : {"timeline-window", "timeline-max-events"})
+    if (p.vm.count(o) && opts.timeline.empty()) throw UsageError(std::string("--") + o + " needs --timeline FILE");
+  if (p.vm.count("timeline-window")) {
+    const std::string w = p.vm["timeline-window"].as<std::string>();
+    std::string err;
+    if (!timeline::parse_window(w, opts.timeline_start_ps, opts.timeline_end_ps, err))
+      throw UsageError("--timeline-window " + w + ": " + err);
+  }
+  if (p.vm.count("timeline-max-events")) {
+    const std::string n = p.vm["timeline-max-events"].as<std::string>();
+    std::string why;
+    const auto v = units::parse_count(n, &why);
+    if (!v || *v == 0 || *v > 100'000'000)
+      throw UsageError("--timeline-max-events " + n + ": expected a count from 1 to 100000000" +
+                       (why.empty() ? "" : " (" + why + ")"));
+    opts.timeline_max_events = *v;
+  }
+}
+
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description d("iommusim run CONFIG options");
   add_common(d, true);
   d.add_options()("out,o", po::value<std::string>()->value_name("DIR"), "output directory (default: out)");
   d.add_options()("progress", "show the progress line also when stderr is not a terminal (never with -q or -v)");
+  d.add_options()("timeline", po::value<std::string>()->value_name("FILE"),
+                  "write a Chrome trace-event JSON timeline (Perfetto, chrome://tracing)")(
+      "timeline-window", po::value<std::string>()->value_name("START:END"),
+      "record only events in simulated time [START, END), e.g. 10us:20us, :5ms, 1ms:")(
+      "timeline-max-events", po::value<std::string>()->value_name("N"),
+      "keep at most N events (default 1000000, 56 bytes each); later ones are counted as dropped");
   const Parsed p = parse(args, d, "config");
   if (p.vm.count("help")) return std::cout << d, 0;
   RunOptions opts;
@@ -156,6 +186,7 @@ int cmd_run(const std::vector<std::string>& args) {
   opts.progress = opts.verbosity == 0 && (p.vm.count("progress") || isatty(2) == 1);
   if (p.vm.count("out")) opts.out_dir = p.vm["out"].as<std::string>();
   if (opts.out_dir.empty()) throw UsageError("--out needs a directory");
+  timeline_options(p, opts);
   const PlatformConfig cfg = load_config(need_config(p, "run"), sets_of(p), default_registry());
   apply_log_levels(cfg, opts.verbosity);
   return run_simulation(cfg, opts);

@@ -10,6 +10,7 @@
 
 #include "models/common/log.h"
 #include "models/common/sim_time.h"
+#include "models/common/timeline.h"
 #include "models/host/linux_host.h"
 #include "models/iommu/smmuv3/smmuv3.h"
 #include "models/pcie/endpoint.h"
@@ -55,6 +56,11 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
   if (ec) throw ConfigError("--out " + opts.out_dir + ": cannot create directory: " + ec.message());
 
   tlm::tlm_global_quantum::instance().set(to_sc(cfg.quantum));
+  if (!opts.timeline.empty()) {  // before elaboration: models take their tracks in their constructors
+    if (!std::ofstream(opts.timeline)) throw ConfigError("--timeline " + opts.timeline + ": cannot write file");
+    timeline::open({opts.timeline_start_ps, opts.timeline_end_ps, opts.timeline_max_events});
+  }
+  struct TimelineOff { ~TimelineOff() { timeline::close(); } } timeline_off;
   auto pf = build_platform(cfg, default_registry());
 
   const SimResult sim = simulate(*pf, cfg, opts.progress);
@@ -86,6 +92,12 @@ int run_simulation(const PlatformConfig& cfg, const RunOptions& opts) {
     f << cfg.resolved_yaml;
   }
   write_run_info(opts, cfg);
+  if (!opts.timeline.empty()) {
+    if (!timeline::write(opts.timeline)) throw ConfigError("--timeline " + opts.timeline + ": cannot write file");
+    if (opts.verbosity >= 0)
+      std::cout << "timeline: " << timeline::events().size() << " events (" << timeline::dropped()
+                << " dropped over --timeline-max-events) -> " << opts.timeline << "\n";
+  }
   if (opts.verbosity >= 0) {
     print_summary(std::cout, s, sc_core::sc_time_stamp(), wall_s, opts.out_dir);
     std::cout << "workloads\n";

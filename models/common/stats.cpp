@@ -71,6 +71,12 @@ void StatGroup::to_json(nlohmann::json& out) const {
     j["p90"] = h.h.percentile(0.90);
     j["p99"] = h.h.percentile(0.99);
     j["p999"] = h.h.percentile(0.999);
+    // The non-empty buckets as [low, high, count]: values v with low <= v < high (CDFs, scripts/plot).
+    auto& b = j["buckets"] = nlohmann::json::array();
+    for (unsigned i = 0; i < Histogram::kBuckets; ++i)
+      if (h.h.bucket(i))
+        b.push_back({Histogram::bucket_low(i),
+                     i + 1 < Histogram::kBuckets ? Histogram::bucket_low(i + 1) : h.h.max() + 1, h.h.bucket(i)});
   }
   for (const auto* ch : children_) ch->to_json(out[ch->name_]);
 }

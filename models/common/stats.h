@@ -51,6 +51,7 @@ class Histogram {
     return ((shift + 1) << kSub) + static_cast<unsigned>((v >> shift) & ((1u << kSub) - 1));
   }
   static uint64_t bucket_low(unsigned i);
+  uint32_t bucket(unsigned i) const { return buckets_[i]; }
 
  private:
   uint64_t count_ = 0, sum_ = 0, min_ = UINT64_MAX, max_ = 0;

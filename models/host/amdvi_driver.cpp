@@ -217,6 +217,7 @@ void AmdViDriver::submit(const std::vector<Cmd>& cmds) {
   // Everything up to our wait has been consumed (unless a later caller's wait already said more).
   if (ring::count(head_, after, cmd_len_) <= ring::count(head_, tail_, cmd_len_)) head_ = after;
   const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
+  timeline::span(tl_, timeline::Cat::InvWait, "COMPLETION_WAIT wait", t0, sc_core::sc_time_stamp(), cmds.size() + 1);
   cpu_.account(waited, Cpu::Cat::InvWait);
   wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
 }

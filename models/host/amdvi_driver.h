@@ -51,6 +51,7 @@
 
 #include "models/common/params.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/host/cpu.h"
 #include "models/host/host_params.h"
 #include "models/host/io_pgtable_amd.h"
@@ -205,6 +206,7 @@ class AmdViDriver final : public IommuDriver {
   void complete_ppr(uint16_t rid, uint32_t pasid, bool pasid_valid, uint16_t tag, uint8_t status);
 
   std::string name_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Host, "host." + name_);
   KernelIds& ids_;
   const HostParams& p_;
   PhysMem& mem_;

@@ -121,6 +121,8 @@ void Iopf::respond(IommuDriver& drv, const IoPageFault& last, PageResponse code,
     case PageResponse::Failure: ++failure_; break;
   }
   drv.page_response(last, code);
+  timeline::span(tl_, timeline::Cat::PageResponse, "iopf handled", since, sc_core::sc_time_stamp(), last.rid,
+                 last.grpid, static_cast<uint64_t>(code));
   latency_ns_.record(static_cast<uint64_t>(to_ns(sc_core::sc_time_stamp() - since)));
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/host/cpu.h"
 #include "models/host/host_params.h"
 #include "models/host/iommu_driver.h"
@@ -73,6 +74,7 @@ class Iopf final : public IopfSink {
   Counter& max_pending_;
   Histogram& latency_ns_;
   uint64_t pending_ = 0;  // groups formed and not yet answered
+  timeline::Track tl_ = timeline::track(timeline::Kind::Host, "host.iopf");
 };
 
 }  // namespace iommusim::host

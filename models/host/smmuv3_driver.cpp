@@ -416,6 +416,7 @@ void SmmuV3Driver::submit_batch(const Cmd* cmds, size_t n, bool sync) {
     if (sync_poll_ != sc_core::SC_ZERO_TIME) sc_core::wait(sync_poll_);
   }
   const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
+  timeline::span(tl_, timeline::Cat::InvWait, "CMD_SYNC wait", t0, sc_core::sc_time_stamp(), total);
   cpu_.account(waited, Cpu::Cat::InvWait);
   sync_wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
   // Everything up to our sync was consumed; other writers may have queued more since.

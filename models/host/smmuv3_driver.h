@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/host/cpu.h"
 #include "models/host/host_params.h"
 #include "models/host/io_pgtable_arm.h"
@@ -173,6 +174,7 @@ class SmmuV3Driver final : public IommuDriver {
   IoPageFault decode_stall(const smmuv3::Event& e) const;
 
   std::string name_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Host, "host." + name_);
   KernelIds& ids_;
   const HostParams& p_;
   PhysMem& mem_;

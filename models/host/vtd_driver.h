@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/host/cpu.h"
 #include "models/host/host_params.h"
 #include "models/host/io_pgtable_x86.h"
@@ -274,6 +275,7 @@ class VtdDriver final : public IommuDriver {
   uint8_t qdep(const PciDevice& dev) const { return static_cast<uint8_t>(dev.ats_qdep >= 32 ? 0 : dev.ats_qdep); }
 
   std::string name_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Host, "host." + name_);
   const HostParams& p_;
   PhysMem& mem_;
   PhysAlloc& alloc_;

@@ -429,6 +429,7 @@ Endpoint::TrResult Endpoint::translation_request(const DmaJob& j, uint64_t iova,
   dma->b_transport(*gp, delay);
   now = sim_now();
   at = now + delay;
+  timeline::span(tl_, timeline::Cat::AtsTranslate, "translation request", sent, at, iova);
   const bool ok = gp->is_response_ok();
   gp->release();
   ++st.translation_requests;

@@ -71,6 +71,7 @@
 #include "models/common/rng.h"
 #include "models/common/sim_time.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/iommu/core/cache_params.h"
 #include "models/pcie/atc.h"
 #include "models/pcie/ats_defs.h"
@@ -469,6 +470,7 @@ class Endpoint : public sc_core::sc_module, public HasStats {
   bool any_ = false;
   Histogram job_latency_ps_;  // per job, reported through JobResult
   JobResult last_result_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Endpoint, name());
 };
 
 // Accounts one finished request (inlined into the engine loop and the PRI paths).
@@ -486,6 +488,7 @@ inline void Endpoint::complete(const DmaJob& j, uint64_t iova, uint32_t len, boo
   }
   ++res_.requests;
   job_latency_ps_.record((done - issue).value());
+  timeline::span(tl_, timeline::Cat::Dma, write ? "write" : "read", issue, done, iova, len, ok);
   // A successful request's memory access was the last one sent; a failed one was decided at `done`.
   if (observer_)
     observer_({iova, len, write, ok, to_ps(issue), to_ps(done), j.tag, translated, to_ps(ok ? last_sent_ : done)});

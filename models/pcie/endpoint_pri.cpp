@@ -130,6 +130,8 @@ void Endpoint::pri_link(tlm::tlm_generic_payload& gp, const PcieExt& x, sc_time&
   }
   pri_prg_[pri_groups_[g].prg] = 0;
   --pri_sent_;
+  timeline::span(tl_, timeline::Cat::PageRequest, "page request", pri_groups_[g].sent, sim_now() + delay,
+                 pri_groups_[g].page, pri_groups_[g].prg, pri_groups_[g].pasid);
   const uint8_t c = x.resp_code;
   const bool known = c == static_cast<uint8_t>(pri::Response::Success) ||
                      c == static_cast<uint8_t>(pri::Response::InvalidRequest);

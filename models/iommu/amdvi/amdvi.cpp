@@ -183,6 +183,7 @@ void AmdVi::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::
   } else {
     ++bypassed_;
   }
+  timeline::span(tl_, timeline::Cat::Translate, "translate", now + delay, t, va, devid, req_pasid);
   gp.set_address(pa);
   delay = t - now;
   mem->b_transport(gp, delay);
@@ -339,6 +340,7 @@ bool AmdVi::remap_interrupt(const DevConfig& c, tlm::tlm_generic_payload& gp, sc
     gp.set_streaming_width(saved_sw);
     gp.set_address(va);
     ++interrupts_;
+    timeline::instant(tl_, timeline::Cat::Irq, "interrupt remapped", t, c.devid, e.vector, e.destination);
     return true;
   }
   // IntCtl forward: the interrupt passes unmapped.
@@ -354,6 +356,7 @@ bool AmdVi::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_cor
 }
 
 void AmdVi::record_event(const Event& e, sc_core::sc_time t) {
+  timeline::instant(tl_, timeline::Cat::Fault, event_name(e.code), t, e.addr, e.device_id, e.code);
   uint64_t rec[EVENT_QWORDS];
   encode(e, rec);
   log_event(e.code, rec, t);

@@ -61,6 +61,7 @@
 #include "models/common/payload_pool.h"
 #include "models/common/pcie_ext.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/iommu/amdvi/amd_v1_format.h"
 #include "models/iommu/amdvi/amd_v2_format.h"
 #include "models/iommu/amdvi/amdvi_defs.h"
@@ -194,6 +195,7 @@ class AmdVi : public sc_core::sc_module, public HasStats, private MemReader {
 
   AmdViParams p_;
   StatGroup stats_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Iommu, name());
   StatGroup inv_stats_;  // standard names: inv.commands, inv.waits, ...
   StatGroup evt_stats_;
   PayloadPool pool_;

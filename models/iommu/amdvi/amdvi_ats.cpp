@@ -73,6 +73,8 @@ void AmdVi::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc_
   }
   if (treq) {
     translation_request(gp, x, *c, t);
+    timeline::span(tl_, timeline::Cat::Translate, "translation request", now + delay, t, gp.get_address(), x.rid,
+                   x.pasid);
     delay = t - now;
     return;
   }

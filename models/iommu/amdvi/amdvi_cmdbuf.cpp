@@ -53,10 +53,16 @@ void AmdVi::cmd_thread() {
         }
         cmd_pa_ = base + cmd_head_;
         // COMPLETION_WAIT first waits for the devices to complete every earlier IOTLB invalidation.
+        const sc_core::sc_time t0 = t;
         if (c.opcode == op::COMPLETION_WAIT) drain_ats(t);
         execute(c, t);
+        timeline::span(tl_, timeline::Cat::Command, opcode_name(c.opcode), t0, t, cmd_head_ / ring::ENTRY_BYTES,
+                       raw[0] >> 32);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
         if (c.opcode == op::COMPLETION_WAIT) complete_wait(c, t);
+        if (c.opcode == op::COMPLETION_WAIT)
+          timeline::instant(tl_, timeline::Cat::Completion, "COMPLETION_WAIT complete", t,
+                            cmd_head_ / ring::ENTRY_BYTES);
         cmd_head_ = ring::next(cmd_head_, len);
       }
     }

@@ -18,6 +18,8 @@ void AmdVi::page_request(tlm::tlm_generic_payload& gp, const PcieExt& x, const s
   uint64_t body = 0;
   std::memcpy(&body, gp.get_data_ptr(), 8);
   const pri::PageRequest r = pri::decode_page_request(body);
+  timeline::instant(tl_, timeline::Cat::PageRequest, "page request received", sim_now() + delay, r.addr, r.prg_index,
+                    x.pasid);
   PageRequestMsg m;
   PprEntry& e = m.entry;
   e.code = ppr::PAGE_SERVICE_REQUEST;

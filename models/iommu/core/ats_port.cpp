@@ -101,6 +101,7 @@ bool AtsPort::prg_response(uint16_t rid, bool pasid_valid, uint32_t pasid, uint1
   down[d->port]->b_transport(*gp, delay);  // posted
   gp->release();
   ++prg_responses_;
+  timeline::instant(tl_, timeline::Cat::PageResponse, "PRG response", sim_now(), rid, prg_index, code);
   return true;
 }
 
@@ -126,6 +127,7 @@ unsigned AtsPort::completion(uint16_t rid, uint32_t itag_vector, uint8_t cc, sc_
     it->cc_expected = expected;
     if (++it->cc_seen < it->cc_expected) continue;
     rtt_ns_.record(static_cast<uint64_t>(to_ns(t - it->sent)));
+    timeline::span(tl_, timeline::Cat::AtsInv, "ATS invalidation", it->sent, t, rid, i);
     d->busy &= ~(1u << i);
     d->pending.erase(it);
     --outstanding_;

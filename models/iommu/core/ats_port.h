@@ -28,6 +28,7 @@
 #include "models/common/pcie_ext.h"
 #include "models/common/sim_time.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 
 namespace iommusim {
 
@@ -130,6 +131,7 @@ class AtsPort : public sc_core::sc_module {
   sc_core::sc_event changed_;  // a completion arrived or an ITag freed
 
   StatGroup stats_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Iommu, name());
   Counter& requests_;
   Counter& completions_;
   Counter& timeouts_;

@@ -19,7 +19,8 @@ TranslationCore::TranslationCore(const TranslationCoreParams& p, MemReader& mem,
       nested_walks_(stats_.counter("nested", "nested (two-stage) walks, also counted in walks; their stage-2 "
                                              "reads are in reads")),
       walk_ns_(stats_.histogram("latency", "ns", "walk duration from walker start to leaf")),
-      walker_wait_ns_(stats_.histogram("walker_wait", "ns", "time a miss waited for a free walker")) {}
+      walker_wait_ns_(stats_.histogram("walker_wait", "ns", "time a miss waited for a free walker")),
+      tl_(timeline::track(timeline::Kind::Iommu, parent.name() + ".walker")) {}
 
 const TlbEntry* TranslationCore::miss(TlbTag tag, bool stage2, const TableFormat& f, uint64_t root, uint64_t va,
                                       sc_core::sc_time& t, WalkResult& fault) {
@@ -134,6 +135,7 @@ WalkResult TranslationCore::walk(TlbTag tag, bool stage2, const TableFormat& f, 
   WalkResult r = walk_steps(tag, stage2, f, root, va, t, entry_pa, PhysicalTables{});
   if (r.fault != WalkFault::None) ++faults_;
   walk_ns_.record(static_cast<uint64_t>(to_ns(t - t0)));
+  timeline::span(tl_, timeline::Cat::Walk, "walk", t0, t, va, r.reads, static_cast<uint64_t>(r.fault));
   return r;
 }
 
@@ -225,6 +227,7 @@ NestedWalkResult TranslationCore::walk_nested(TlbTag tag, const TableFormat& s1,
   }
   if (n.fault != WalkFault::None) ++faults_;
   walk_ns_.record(static_cast<uint64_t>(to_ns(t - t0)));
+  timeline::span(tl_, timeline::Cat::Walk, "nested walk", t0, t, va, n.reads, static_cast<uint64_t>(n.fault));
   return n;
 }
 

@@ -15,6 +15,7 @@
 #include "models/common/occupancy.h"
 #include "models/common/params.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/iommu/core/table_format.h"
 #include "models/iommu/core/tlb.h"
 #include "models/iommu/core/walk_cache.h"
@@ -137,6 +138,7 @@ class TranslationCore {
   Counter& nested_walks_;
   Histogram& walk_ns_;
   Histogram& walker_wait_ns_;
+  timeline::Track tl_;  // "<iommu>.walker"
   TlbEntry last_;  // result storage when the IOTLB is disabled
 };
 

@@ -212,6 +212,8 @@ bool SmmuV3::translate_once(tlm::tlm_generic_payload& gp, sc_core::sc_time& dela
       }
     }
   }
+  // `delay` is still the arrival's here.
+  timeline::span(tl_, timeline::Cat::Translate, "translate", now + delay, t, va, sid, ssid);
   gp.set_address(pa);
   delay = t - now;
   mem->b_transport(gp, delay);
@@ -224,6 +226,7 @@ bool SmmuV3::mem_access(bool write, uint64_t pa, void* data, unsigned len, sc_co
 }
 
 bool SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
+  timeline::instant(tl_, timeline::Cat::Fault, event_name(e.type), t, e.input_addr, e.sid, e.type);
   if (e.type && events_by_type_[e.type] == nullptr)
     events_by_type_[e.type] = &evt_stats_.counter(event_name(e.type), "events of this type");
   if (events_by_type_[e.type]) ++*events_by_type_[e.type];

@@ -61,6 +61,7 @@
 
 #include "models/common/payload_pool.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/set_assoc.h"
 #include "models/iommu/core/translation_core.h"
@@ -195,6 +196,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
 
   SmmuV3Params p_;
   StatGroup stats_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Iommu, name());
   StatGroup inv_stats_;  // standard names: inv.commands, inv.syncs, ...
   StatGroup evt_stats_;
   PayloadPool pool_;

@@ -51,6 +51,8 @@ void SmmuV3::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::sc
   }
   if (x.at == AddrType::TranslationRequest) {
     translation_request(gp, x, c, t);
+    timeline::span(tl_, timeline::Cat::Translate, "translation request", now + delay, t, gp.get_address(), x.rid,
+                   x.pasid);
     delay = t - now;
     return;
   }

@@ -41,7 +41,9 @@ void SmmuV3::cmdq_thread() {
           ++cmd_errors_;
           break;
         }
+        const sc_core::sc_time t0 = t;
         execute(decode_cmd(raw), t);
+        timeline::span(tl_, timeline::Cat::Command, opcode_name(opcode), t0, t, idx + i, raw[0] >> 32);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
         if (opcode == op::CMD_SYNC && ats_.outstanding()) {
           // CMD_SYNC also waits for every earlier ATC_INV's Invalidate Completion; a time-out stops
@@ -57,6 +59,7 @@ void SmmuV3::cmdq_thread() {
         }
         cmdq_cons_ = queue_inc(qreg::CMDQ_CONS_ERR.put(cmdq_cons_, 0), log2);
         if (opcode == op::CMD_SYNC) complete_sync(decode_cmd(raw), t);
+        if (opcode == op::CMD_SYNC) timeline::instant(tl_, timeline::Cat::Completion, "CMD_SYNC complete", t, idx + i);
       }
     }
   }

@@ -40,6 +40,8 @@ void SmmuV3::page_request(tlm::tlm_generic_payload& gp, const PcieExt& x, const 
   uint64_t body = 0;
   std::memcpy(&body, gp.get_data_ptr(), 8);
   const pri::PageRequest r = pri::decode_page_request(body);
+  timeline::instant(tl_, timeline::Cat::PageRequest, "page request received", sim_now() + delay, r.addr, r.prg_index,
+                    x.pasid);
   PriMsg m;
   PriEntry& e = m.e;
   e.sid = x.rid;  // StreamID[15:0] = RequesterID

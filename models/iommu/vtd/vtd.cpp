@@ -141,6 +141,7 @@ void VtdIommu::up_b_transport(int /*port*/, tlm::tlm_generic_payload& gp, sc_cor
   } else {
     ++bypassed_;
   }
+  timeline::span(tl_, timeline::Cat::Translate, "translate", now + delay, t, va, x ? x->rid : 0, x ? x->pasid : 0);
   gp.set_address(pa);
   delay = t - now;
   mem->b_transport(gp, delay);
@@ -306,6 +307,8 @@ void VtdIommu::fault(tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault
 void VtdIommu::record(const tlm::tlm_generic_payload& gp, const PcieExt* x, const Fault& f, sc_core::sc_time t) {
   ++faults_;
   count_reason(f.reason);
+  timeline::instant(tl_, timeline::Cat::Fault, fault_reason_name(f.reason), t, gp.get_address(), x ? x->rid : 0,
+                    f.reason);
   if (f.fpd) {
     ++faults_suppressed_;
     return;

@@ -74,6 +74,7 @@
 
 #include "models/common/payload_pool.h"
 #include "models/common/stats.h"
+#include "models/common/timeline.h"
 #include "models/iommu/core/ats_port.h"
 #include "models/iommu/core/set_assoc.h"
 #include "models/iommu/core/translation_core.h"
@@ -251,6 +252,7 @@ class VtdIommu : public sc_core::sc_module, public HasStats, private MemReader {
   uint64_t cap_ = 0, ecap_ = 0;
   uint32_t iva_off_ = 0;  // ECAP.IRO * 16: IVA, then IOTLB_REG 8 bytes above
   StatGroup stats_;
+  timeline::Track tl_ = timeline::track(timeline::Kind::Iommu, name());
   StatGroup inv_stats_;  // standard names: inv.commands, inv.waits (= inv.syncs), ...
   StatGroup ir_stats_;
   StatGroup reason_stats_;

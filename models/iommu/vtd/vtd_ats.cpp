@@ -48,6 +48,8 @@ void VtdIommu::ats_transport(tlm::tlm_generic_payload& gp, PcieExt& x, sc_core::
   }
   if (treq) {
     translation_request(gp, x, t);
+    timeline::span(tl_, timeline::Cat::Translate, "translation request", now + delay, t, gp.get_address(), x.rid,
+                   x.pasid);
     delay = t - now;
     return;
   }

@@ -112,6 +112,7 @@ void VtdIommu::interrupt(tlm::tlm_generic_payload& gp, const PcieExt* x, sc_core
     ++ir_faults_;
     return fault(gp, x, f, t);
   }
+  timeline::instant(tl_, timeline::Cat::Irq, "interrupt remapped", t, sid, out_data & 0xFF, (out_addr >> 12) & 0xFF);
   // The remapped request carries the raising write's tag on to delivery.
   iommu_mem_access(*mem[0], pool_, true, out_addr, &out_data, 4, t, gp.get_extension<MsiTag>());
   gp.set_response_status(tlm::TLM_OK_RESPONSE);

@@ -39,6 +39,8 @@ void VtdIommu::page_request(tlm::tlm_generic_payload& gp, const PcieExt& x, cons
   uint64_t body = 0;
   std::memcpy(&body, gp.get_data_ptr(), 8);
   const pri::PageRequest pr = pri::decode_page_request(body);
+  timeline::instant(tl_, timeline::Cat::PageRequest, "page request received", sim_now() + delay, pr.addr, pr.prg_index,
+                    x.pasid);
   PrqMsg m;
   PageRequest& r = m.r;
   r.pasid_present = x.pasid_valid;

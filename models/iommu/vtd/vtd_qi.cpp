@@ -75,6 +75,7 @@ void VtdIommu::qi_thread() {
           qi_error(iqercd::BAD_TYPE, t);
           break;
         }
+        const sc_core::sc_time t0 = t;
         if (type == dtype::WAIT && ats_.outstanding()) {
           // The wait first waits for the Invalidate Completions of every earlier device-TLB invalidation. A
           // time-out is ITE: the wait is aborted (no status write, no IWC), IQH stays on it and the queue
@@ -91,9 +92,11 @@ void VtdIommu::qi_thread() {
           qi_error(iqercd::RSVD_FIELD, t);
           break;
         }
+        timeline::span(tl_, timeline::Cat::Command, desc_type_name(type), t0, t, head + i, d.qw[0] >> 32);
         if (t > sc_core::sc_time_stamp()) wait(t - sc_core::sc_time_stamp());
         iqh_ = iq_reg(ring_next(head + i, entries), w);
         if (type == dtype::WAIT) complete_wait(decode_wait(d), t);
+        if (type == dtype::WAIT) timeline::instant(tl_, timeline::Cat::Completion, "wait complete", t, head + i);
       }
     }
   }
