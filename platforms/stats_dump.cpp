@@ -7,6 +7,7 @@
 #include "models/common/stats.h"
 #include "models/host/linux_host.h"
 #include "models/iommu/smmuv3/smmuv3.h"
+#include "models/irq/cpu_interrupts.h"
 #include "models/pcie/endpoint.h"
 #include "platforms/platform.h"
 
@@ -68,6 +69,14 @@ Summary summarize(Platform& pf) {
   }
   s.host_cpu_ps = pf.host->cpu().busy_ps();
   s.iopf_groups = find_u64(pf.host->stats(), "iopf.groups");
+  for (auto* ep : pf.endpoints) s.msi_sent += ep->msi_sent();
+  if (pf.interrupts) {
+    s.msi_delivered = pf.interrupts->delivered();
+    s.msi_lost = pf.interrupts->lost_total();
+    s.msi_spurious = pf.interrupts->spurious();
+    s.msi_latency_p50_ns = static_cast<double>(pf.interrupts->latency().percentile(0.5));
+    s.msi_latency_p99_ns = static_cast<double>(pf.interrupts->latency().percentile(0.99));
+  }
   return s;
 }
 
@@ -95,6 +104,12 @@ nlohmann::json to_json(const Summary& s) {
   j["atc.invalidations"] = s.atc_invalidations;
   j["pri.requests"] = s.pri_requests;
   j["iopf.groups"] = s.iopf_groups;
+  j["msi.sent"] = s.msi_sent;
+  j["msi.delivered"] = s.msi_delivered;
+  j["msi.lost"] = s.msi_lost;
+  j["msi.spurious"] = s.msi_spurious;
+  j["msi.latency_p50_ns"] = s.msi_latency_p50_ns;
+  j["msi.latency_p99_ns"] = s.msi_latency_p99_ns;
   return j;
 }
 
@@ -147,6 +162,14 @@ void print_summary(std::ostream& os, const Summary& s, const sc_core::sc_time& s
   if (s.pri_requests || s.iopf_groups) {
     std::snprintf(buf, sizeof buf, "PRI        %llu page requests, %llu fault groups handled by the host\n",
                   static_cast<unsigned long long>(s.pri_requests), static_cast<unsigned long long>(s.iopf_groups));
+    os << buf;
+  }
+  if (s.msi_sent || s.msi_delivered || s.msi_lost || s.msi_spurious) {
+    std::snprintf(buf, sizeof buf,
+                  "MSI        %llu sent, %llu delivered, %llu lost, %llu spurious, latency p50 %.0f ns p99 %.0f ns\n",
+                  static_cast<unsigned long long>(s.msi_sent), static_cast<unsigned long long>(s.msi_delivered),
+                  static_cast<unsigned long long>(s.msi_lost), static_cast<unsigned long long>(s.msi_spurious),
+                  s.msi_latency_p50_ns, s.msi_latency_p99_ns);
     os << buf;
   }
   os << "results    " << out_dir << "/stats.json\n";

@@ -20,6 +20,10 @@ struct Summary {
   // Device side of ATS and PRI, and the host's fault handling (zero without them).
   uint64_t ats_translation_requests = 0, atc_lookups = 0, atc_hits = 0, atc_invalidations = 0;
   uint64_t pri_requests = 0, iopf_groups = 0;
+  // Interrupts at the CPU interrupt model: delivered, lost on their way, spurious; device write to
+  // delivery latency.
+  uint64_t msi_sent = 0, msi_delivered = 0, msi_lost = 0, msi_spurious = 0;
+  double msi_latency_p50_ns = 0, msi_latency_p99_ns = 0;
 };
 
 nlohmann::json dump_module_stats();

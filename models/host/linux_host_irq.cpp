@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "models/common/log.h"
+#include "models/host/iommufd.h"
 #include "models/host/its_msi.h"
 #include "models/host/linux_host.h"
 #include "models/irq/cpu_interrupts.h"
@@ -174,7 +175,15 @@ int LinuxHost::request_irq(unsigned ep, uint16_t vector) {
     q->intid = t.intid;
     q->doorbell_pa = t.doorbell_pa;
     uint64_t iova = t.doorbell_pa;
-    if (e.pci.domain) {
+    if (iommufd_ && iommufd_->device_hwpt(ep)) {
+      // The RID's domain is an iommufd HWPT: the context's SW MSI window (R4.3), whatever the policy.
+      if (const int err = iommufd_->get_msi_iova(ep, t.doorbell_pa, iova)) {
+        msi_ctrl_->free(e.rid, vector);
+        return fail(err, "iommufd has no MSI IOVA for the doorbell");
+      }
+      iova &= ~(kPage - 1);
+      q->prepared_on = e.pci.domain;
+    } else if (e.pci.domain) {
       if (const int err = prepare_msi(ep, *e.pci.domain, t.doorbell_pa, iova)) {
         msi_ctrl_->free(e.rid, vector);
         return fail(err, err == -kEOPNOTSUPP ? "the RID's domain is unmanaged and has no MSI cookie"

@@ -613,7 +613,7 @@ bool VtdDriver::poll_wait(uint32_t mine, bool check_ite) {
     sc_core::wait(poll);
   }
   const sc_core::sc_time waited = sc_core::sc_time_stamp() - t0;
-  timeline::span(tl_, timeline::Cat::InvWait, "invalidation wait", t0, sc_core::sc_time_stamp(), n + 1);
+  timeline::span(tl_, timeline::Cat::InvWait, "invalidation wait", t0, sc_core::sc_time_stamp(), mine);  // arg: the wait's status value
   cpu_.account(waited, Cpu::Cat::InvWait);
   wait_ns_.record(static_cast<uint64_t>(to_ns(waited)));
   return ite;

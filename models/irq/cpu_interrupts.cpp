@@ -39,6 +39,7 @@ CpuInterrupts::CpuInterrupts(sc_core::sc_module_name name, const CpuInterruptsPa
                                   "interrupts dropped for this reason");
   x86_window.register_b_transport(this, &CpuInterrupts::x86_b_transport);
   log_ = log::get(this->name());
+  tl_ = timeline::track(timeline::Kind::IrqController, this->name());
 }
 
 CpuInterrupts::Source* CpuInterrupts::source(const MsiTag* tag) {
@@ -76,6 +77,7 @@ void CpuInterrupts::deliver(uint32_t cpu, uint32_t intid, const MsiTag* tag, con
     if (l) ++l->spurious;
     if (s) ++s->spurious;
     log_->debug("spurious interrupt {} on cpu {}", intid, cpu);
+    timeline::instant(tl_, timeline::Cat::Irq, "spurious interrupt", at, tag ? tag->src_rid : 0, intid, cpu);
     return;
   }
   const sc_core::sc_time when = at + delivery_;
@@ -87,13 +89,16 @@ void CpuInterrupts::deliver(uint32_t cpu, uint32_t intid, const MsiTag* tag, con
     s->latency_ns.record(ns);
     latency_ns_.record(ns);
   }
+  if (tag) timeline::span(tl_, timeline::Cat::Irq, "interrupt", tag->issued, when, tag->src_rid, intid, cpu);
+  else timeline::instant(tl_, timeline::Cat::Irq, "interrupt", when, 0, intid, cpu);
   const sc_core::sc_time now = sim_now();
   l->handler->notify(when > now ? when - now : sc_core::SC_ZERO_TIME);
 }
 
-void CpuInterrupts::lost(IrqLoss why, const MsiTag* tag, const sc_core::sc_time& /*at*/) {
+void CpuInterrupts::lost(IrqLoss why, const MsiTag* tag, const sc_core::sc_time& at) {
   ++lost_;
   ++*lost_by_[static_cast<unsigned>(why)];
+  timeline::instant(tl_, timeline::Cat::Irq, irq_loss_name(why), at, tag ? tag->src_rid : 0, tag ? tag->vector : 0, 0);
   if (Source* s = source(tag)) ++s->lost;
 }
 

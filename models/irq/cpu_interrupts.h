@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/common/params.h"
+#include "models/common/timeline.h"
 #include "models/common/stats.h"
 #include "models/irq/irq_sink.h"
 
@@ -111,6 +112,7 @@ class CpuInterrupts : public sc_core::sc_module, public HasStats, public IrqSink
   std::map<uint32_t, std::unique_ptr<Source>> sources_;
   std::map<uint64_t, std::unique_ptr<Line>> lines_;
   std::shared_ptr<spdlog::logger> log_;
+  timeline::Track tl_;
 };
 
 }  // namespace iommusim
