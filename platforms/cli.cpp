@@ -308,11 +308,9 @@ int dispatch(const std::vector<std::string>& args) {
   if (cmd == "check") return cmd_check(rest);
   if (cmd == "list") return cmd_list(rest);
   if (cmd == "import-ftrace") return cmd_import_ftrace(rest);
-  if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
-  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, import-ftrace)");
   if (cmd == "sweep") return sweep::cmd_sweep(rest);
   if (!cmd.empty() && cmd[0] == '-') throw UsageError("unknown option '" + cmd + "' (try 'iommusim --help')");
-  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, sweep)");
+  throw UsageError("unknown command '" + cmd + "' (commands: run, check, list, sweep, import-ftrace)");
 }
 
 }  // namespace

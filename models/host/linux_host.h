@@ -5,8 +5,8 @@
 // The host writes its tables and queues into simulated memory with functional (debug) stores,
 // charging their CPU cost; it reaches IOMMU registers and device BARs by timed MMIO.
 // SVA and I/O page faults go through sva.h and iopf.h.
-// iommufd is in iommufd.h. Not modelled yet: MSI setup, multiple CPUs contending for a
-// command queue, device groups with more than one device, hot-plug.
+// iommufd is in iommufd.h; MSIs in linux_host_irq.cpp. Not modelled yet: multiple CPUs contending
+// for a command queue, device groups with more than one device, hot-plug.
 #pragma once
 #include <systemc>
 #include <tlm>
@@ -124,6 +124,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // no MSI controller; EBUSY: already requested; EINVAL: no such vector). Thread context.
   int request_irq(unsigned ep, uint16_t vector);
   int free_irq(unsigned ep, uint16_t vector);
+  // A device event raising MSI-X vector `vector` of endpoint ep (the device's event-source register,
+  // kMsixTriggerOffset); false if the device has no such vector. Testbenches and trace replay.
+  bool trigger_msi(unsigned ep, uint16_t vector);
   // Interrupts the handler of (ep, vector) ran for; 0 if never requested.
   uint64_t irq_handled(unsigned ep, uint16_t vector) const;
   // The MSI the vector was programmed with (after request_irq).

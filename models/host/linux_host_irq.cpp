@@ -234,6 +234,20 @@ int LinuxHost::free_irq(unsigned ep, uint16_t vector) {
   return 0;
 }
 
+bool LinuxHost::trigger_msi(unsigned ep, uint16_t vector) {
+  tlm::tlm_generic_payload gp;
+  uint32_t v = vector;
+  gp.set_command(tlm::TLM_WRITE_COMMAND);
+  gp.set_address(kMsixTriggerOffset);
+  gp.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
+  gp.set_data_length(4);
+  gp.set_streaming_width(4);
+  gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time d = sc_core::SC_ZERO_TIME;
+  bars[ep]->b_transport(gp, d);  // device-internal: no CPU time
+  return gp.is_response_ok();
+}
+
 uint64_t LinuxHost::irq_handled(unsigned ep, uint16_t vector) const {
   uint64_t n = 0;
   for (const auto& q : irqs_)

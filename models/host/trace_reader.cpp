@@ -14,12 +14,12 @@ using Op = TraceEvent::Op;
 
 enum Key : unsigned {
   kBuf, kSize, kDir, kPageSize, kDev, kTime, kIova, kOffset, kPasid, kCount, kStride,
-  kMm, kProt, kPopulate, kWrite, kSva, kId, kIoas, kPt, kExpect, kNumKeys
+  kMm, kProt, kPopulate, kWrite, kSva, kId, kIoas, kPt, kExpect, kVector, kNumKeys
 };
 constexpr const char* kKeyNames[kNumKeys] = {"buf",   "size",   "dir",   "page_size", "dev",      "time",
                                              "iova",  "offset", "pasid", "count",     "stride",   "mm",
                                              "prot",  "populate", "write", "sva",     "id",       "ioas",
-                                             "pt",    "expect"};
+                                             "pt",    "expect", "vector"};
 
 struct ErrnoName {
   int err;
@@ -55,6 +55,9 @@ constexpr OpSpec kOps[] = {
     {"wait", Op::Wait, true, true, bit(kTime), bit(kTime)},
     {"read", Op::Read, false, true, kDevKeys, bit(kSize)},
     {"write", Op::Write, false, true, kDevKeys, bit(kSize)},
+    {"request_irq", Op::RequestIrq, true, false, bit(kDev) | bit(kVector), bit(kDev) | bit(kVector)},
+    {"free_irq", Op::FreeIrq, true, false, bit(kDev) | bit(kVector), bit(kDev) | bit(kVector)},
+    {"msi", Op::Msi, false, true, bit(kVector) | bit(kCount), bit(kVector)},
     {"ioas_alloc", Op::IoasAlloc, true, false, bit(kId), bit(kId)},
     {"ioas_allow", Op::IoasAllow, true, false, bit(kIoas) | bit(kIova) | bit(kSize),
      bit(kIoas) | bit(kIova) | bit(kSize)},
@@ -317,6 +320,12 @@ void TraceReader::parse(std::string_view text, TraceEvent& ev) {
         if (p > 0xFFFFF) bad("PASIDs are 20 bits (at most 1048575)");
         ev.pasid = static_cast<uint32_t>(p);
         ev.has_pasid = true;
+        break;
+      }
+      case kVector: {
+        const uint64_t n = count();
+        if (n >= 2048) bad("an MSI-X vector is below 2048");
+        ev.vector = static_cast<uint16_t>(n);
         break;
       }
       case kCount:

@@ -17,6 +17,8 @@ struct TraceError : std::runtime_error {
 struct TraceEvent {
   enum class Op : uint8_t {
     DmaMap, DmaUnmap, Mmap, Touch, Munmap, Mprotect, Bind, Unbind, Exit, Wait, Read, Write,
+    // MSIs (R4): request_irq / free_irq on the host, a device raising an MSI-X vector
+    RequestIrq, FreeIrq, Msi,
     // iommufd (iommufd.h)
     IoasAlloc, IoasAllow, IoasMap, IoasUnmap, HwptAlloc, Attach, Replace, Detach, MsiIova
   };
@@ -58,6 +60,7 @@ struct TraceEvent {
   bool has_size = false;      // size= given (ioas_unmap without iova= and size= unmaps everything)
   bool has_expect = false;    // expect=: the result the op must return, else the run fails
   int expect = 0;             // 0 or a negative errno
+  uint16_t vector = 0;        // request_irq, free_irq, msi: the MSI-X vector
 
   bool is_device_op() const { return op == Op::Read || op == Op::Write; }
   bool is_iommufd_op() const { return op >= Op::IoasAlloc; }

@@ -351,7 +351,10 @@ TraceReplay::Item TraceReplay::prepare(TraceEvent&& ev) {
     case Op::Attach:
     case Op::Replace:
     case Op::Detach:
-    case Op::MsiIova: it.ep = endpoint(e.dev, e, false); break;
+    case Op::MsiIova:
+    case Op::RequestIrq:
+    case Op::FreeIrq: it.ep = endpoint(e.dev, e, false); break;
+    case Op::Msi:
     case Op::Wait:
     case Op::IoasAlloc:
     case Op::IoasAllow:
@@ -433,6 +436,19 @@ void TraceReplay::execute(Item& it) {
     case Op::Replace:
     case Op::Detach:
     case Op::MsiIova: iommufd_op(it); break;
+    case Op::RequestIrq: {
+      const int err = h_.request_irq(it.ep, e.vector);
+      std::string detail;
+      if (auto m = h_.irq_message(it.ep, e.vector)) detail = "message " + hex(m->addr) + "/" + hex(m->data);
+      report(e, err, detail);
+      break;
+    }
+    case Op::FreeIrq: report(e, h_.free_irq(it.ep, e.vector), ""); break;
+    case Op::Msi:
+      // The device's event source raises the vector (the write itself is the device's).
+      for (uint64_t i = 0; i < e.count; ++i)
+        if (!h_.trigger_msi(it.ep, e.vector)) fail(e, "vector=" + std::to_string(e.vector) + ": the device has no such MSI-X vector");
+      break;
     case Op::Read:
     case Op::Write:
       if (it.bind) {
@@ -529,6 +545,7 @@ void TraceReplay::report(const TraceEvent& e, int err, const std::string& detail
     if (!e.pt.empty()) what += " pt=" + e.pt;
     if (!e.mm.empty()) what += " mm=" + e.mm;
     if (!e.buf.empty()) what += " buf=" + e.buf;
+    if (e.op == TraceEvent::Op::RequestIrq || e.op == TraceEvent::Op::FreeIrq) what += " vector=" + std::to_string(e.vector);
     log_->info("{}:{}: {} -> {}{}", p_.file, e.line, what, code_name(err), detail.empty() ? "" : " (" + detail + ")");
   }
   if (e.has_expect && err != e.expect)

@@ -166,7 +166,7 @@ TEST_F(TraceReplayTest, HandleErrorsNameTheLine) {
   EXPECT_EQ(error_of("0 host dma_map buf=a size=4KiB dev=nic7\n"), f + "1: dev=nic7: unknown endpoint (endpoints: nic0)");
   EXPECT_EQ(error_of("0 host wait time=1us\n1us host bogus\n"),
             f + "2: unknown op 'bogus' for host (host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, "
-                "exit, wait, ioas_alloc, ioas_allow, ioas_map, ioas_unmap, hwpt_alloc, attach, replace, detach, msi_iova)");
+                "exit, wait, request_irq, free_irq, ioas_alloc, ioas_allow, ioas_map, ioas_unmap, hwpt_alloc, attach, replace, detach, msi_iova)");
 }
 
 }  // namespace

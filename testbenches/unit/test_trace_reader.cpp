@@ -18,8 +18,8 @@ namespace iommusim::host {
 namespace {
 
 const std::string kHostOps =
-    "(host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, exit, wait, ioas_alloc, ioas_allow, "
-    "ioas_map, ioas_unmap, hwpt_alloc, attach, replace, detach, msi_iova)";
+    "(host ops: dma_map, dma_unmap, mmap, touch, munmap, mprotect, bind, unbind, exit, wait, request_irq, "
+    "free_irq, ioas_alloc, ioas_allow, ioas_map, ioas_unmap, hwpt_alloc, attach, replace, detach, msi_iova)";
 namespace fs = std::filesystem;
 using Op = TraceEvent::Op;
 
@@ -180,7 +180,7 @@ TEST_F(TraceReaderTest, Errors) {
   EXPECT_EQ(err("0 host munmap_all buf=a"), f + "3: unknown op 'munmap_all' for host " + kHostOps);
   EXPECT_EQ(err("0 host read iova=0 size=1"), f + "3: unknown op 'read' for host " + kHostOps);
   EXPECT_EQ(err("0 nic0 dma_map buf=b size=1"),
-            f + "3: unknown op 'dma_map' for device 'nic0' (device ops: wait, read, write)");
+            f + "3: unknown op 'dma_map' for device 'nic0' (device ops: wait, read, write, msi)");
   EXPECT_EQ(err("0 nic0 read size"), f + "3: expected key=value, got 'size'");
   EXPECT_EQ(err("0 nic0 read =4 size=1"), f + "3: expected key=value, got '=4'");
   EXPECT_EQ(err("0 nic0 read buf=a size=1 foo=2"),
@@ -330,7 +330,7 @@ TEST_F(TraceReaderTest, ProcessAndSvaErrors) {
   EXPECT_EQ(err("0 acc0 read sva=proc buf=a size=1 pasid=3"), f + "3: read takes one of sva= and pasid=, not both");
   EXPECT_EQ(err("0 acc0 write sva=proc size=1"), f + "3: write needs buf=<name> or iova=<address>");
   EXPECT_EQ(err("0 acc0 bind dev=acc0 mm=proc"),
-            f + "3: unknown op 'bind' for device 'acc0' (device ops: wait, read, write)");
+            f + "3: unknown op 'bind' for device 'acc0' (device ops: wait, read, write, msi)");
   EXPECT_EQ(err("0 host mmap mm=proc mm=q buf=b size=1"), f + "3: key 'mm' given twice");
 }
 
