@@ -125,6 +125,12 @@ void AmdViDriver::write_dte(const DevState& s) {
     e.gpm = s.gpm;
   }
   e.ppr = s.ppr;
+  if (s.irt) {  // remapped interrupts through the device's table (amdvi_irq.cpp)
+    e.iv = true;
+    e.int_tab_len = kIrteLog2;
+    e.int_table_root = s.irt;
+    e.int_ctl = dte::INTCTL_REMAP;
+  }
   uint64_t raw[DTE_QWORDS];
   encode(e, raw);
   mem_.write(devtab_ + uint64_t{dev.rid} * devtab::ENTRY_BYTES, raw, sizeof raw);

@@ -32,7 +32,7 @@
 // or with PASID 0 or beyond the device's limit, and reports the rest to the fault core.
 // page_response queues COMPLETE_PPR_REQUEST without a wait, as Linux does.
 //
-// Not modelled yet: interrupt remapping set-up, event-log servicing beyond counting, parallel
+// Interrupt remapping: amdvi_irq.cpp. Not modelled yet: event-log servicing beyond counting, parallel
 // flushes of a domain (flushes go to every AMD IOMMU the domain is attached through, one after the
 // other), v2 DMA domains and identity default domains for PASID-capable devices (Linux gives such
 // devices an identity domain; here they keep their v1 DMA domain beside the GCR3 table), the PRG
@@ -117,6 +117,9 @@ class AmdViSvaDomain final : public SvaDomain {
 
 class AmdViDriver final : public IommuDriver {
  public:
+  // Interrupt remapping: one 32-bit-IRTE table of 2^kIrteLog2 entries per device (Linux's
+  // MAX_IRQS_PER_TABLE 512, DTE.IntTabLen 9), allocated at the device's first IRQ.
+  static constexpr unsigned kIrteLog2 = 9;
   // What servicing the PPR log costs (from HostParams::cost.prq_entry) and how often it polls when
   // no interrupt is wired (platforms wire it; hand-built testbenches may not): set before probe.
   struct PprService {
@@ -147,6 +150,11 @@ class AmdViDriver final : public IommuDriver {
   // The model's PPR-log interrupt (AmdVi::ppr_irq()); call before the simulation starts. Without
   // it the servicing thread polls.
   void set_ppr_irq(sc_core::sc_event* irq) { ppr_irq_ = irq; }
+  // Interrupt remapping (amdvi_irq.cpp).
+  void enable_irq_remapping() override { ir_ = true; }
+  bool remaps_interrupts() const override { return ir_; }
+  int irq_remap_alloc(PciDevice& dev, uint32_t apic, uint8_t vector, MsiMsg& out, uint32_t& handle) override;
+  void irq_remap_free(PciDevice& dev, uint32_t handle) override;
   PprService& ppr_service() { return ppr_svc_; }
 
   // R2.4 on one IOMMU: INVALIDATE_IOMMU_PAGES covering the range (pde: also table entries) for the
@@ -175,6 +183,8 @@ class AmdViDriver final : public IommuDriver {
     uint32_t max_pasids = 0;     // min(device, IOMMU)
     unsigned pasids = 0;         // PASIDs attached
     bool ppr = false;            // DTE.PPR
+    uint64_t irt = 0;            // interrupt remapping table (amdvi_irq.cpp), 0 until the first IRQ
+    std::vector<bool> irte_used;
     uint16_t dte_domain() const { return gcr3 ? gcr3_domid : dma->id(); }
   };
   const DevState* device_state(uint16_t rid) const {
@@ -216,6 +226,7 @@ class AmdViDriver final : public IommuDriver {
   uint64_t efr_ = 0;
   uint64_t control_ = 0;  // what the driver last wrote to Control
   bool iotlb_sup_ = false;
+  bool ir_ = false;
   uint64_t devtab_ = 0, cmdbuf_ = 0, evtlog_ = 0, sem_ = 0, ppr_ = 0;
   unsigned cmd_len_ = 9;  // 512 commands (R2.4)
   unsigned ppr_len_ = 9;  // 512 PPR entries (R3.1)

@@ -55,11 +55,12 @@
 // and an overflow (PRS.PRO) is cleared once the queue is empty. Page responses are page group
 // response descriptors submitted with a wait.
 //
-// Not modelled yet: first-stage DMA domains (Linux's default for DMA domains when both stages
-// exist), pass-through and nested PASID entries, PASID-granular replace of a present first-stage
-// entry, 1 GiB first-stage pages for SVA (the mm maps 4 KiB pages only), interrupt remapping set-up,
-// fault-register servicing beyond counting, caching mode, recovery from invalidation time-outs (ITE
-// is logged and the run stops), the page-request interrupt unless set_prq_irq() wires the model's
+// Interrupt remapping: vtd_irq.cpp (xAPIC only).
+//
+// Not modelled yet: pass-through and nested PASID entries, PASID-granular replace of a present
+// first-stage entry, 1 GiB first-stage pages for SVA (the mm maps 4 KiB pages only), x2APIC
+// interrupt remapping, fault-register servicing beyond counting, caching mode, the page-request
+// interrupt unless set_prq_irq() wires the model's
 // event (else the servicing thread peeks the queue slot at its head every kPrqPoll, clearing each
 // slot it consumed so that a stale one never looks new), partial-group discarding in the fault core on overflow, the iopf queue flush during a
 // drain, MSI set-up of the fault, invalidation and page-request events.

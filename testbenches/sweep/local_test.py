@@ -123,10 +123,10 @@ def main():
     check(summary(os.path.join(work, "prog/stats.json")) == summary(os.path.join(work, "plain/stats.json")),
           "the progress sampler does not change the results")
     if shutil.which("script"):
-        # A run of a second or more on a pseudo-terminal: the line is redrawn in place, with an ETA
+        # A run of a few seconds (on an idle machine) on a pseudo-terminal: the line is redrawn in place, with an ETA
         # (all workloads are counted streams) and cleared at the end.
         long_cfg = os.path.join(src, "configs/iotlb-reach.yaml")
-        t = subprocess.run(["script", "-qec", f"{exe} run {long_cfg} --set run.workloads.w64MiB.count=300000 "
+        t = subprocess.run(["script", "-qec", f"{exe} run {long_cfg} --set run.workloads.w64MiB.count=4000000 "
                             f"--out {work}/tty", "/dev/null"],
                            capture_output=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
         out_tty = t.stdout.decode(errors="replace")  # bytes: text mode would turn \r into \n
