@@ -1,29 +1,16 @@
 // ITS control frame: MMIO reads and writes from the host CPU.
 #include <cstring>
 
+#include "models/common/reg_file.h"
 #include "models/irq/its.h"
 
 namespace iommusim::its {
 
 void Its::regs_b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  const uint64_t addr = gp.get_address();
-  const unsigned len = gp.get_data_length();
-  delay += mmio_latency_;
-  if ((len != 4 && len != 8) || addr % len != 0 || addr >= reg::FRAME_SIZE) {
-    gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
-    return;
-  }
-  const uint32_t off = static_cast<uint32_t>(addr);
-  if (gp.is_read()) {
-    uint64_t v = reg_read(off);
-    if (len == 8) v |= uint64_t{reg_read(off + 4)} << 32;
-    std::memcpy(gp.get_data_ptr(), &v, len);
-  } else {
-    uint64_t v = 0;
-    std::memcpy(&v, gp.get_data_ptr(), len);
-    reg_write(off, v, len, delay);
-  }
-  gp.set_response_status(tlm::TLM_OK_RESPONSE);
+  reg32_transport(gp, delay, mmio_latency_, reg::FRAME_SIZE, [this](uint32_t off) { return reg_read(off); },
+                  [this](uint32_t off, uint64_t v, unsigned len, const sc_core::sc_time& d) {
+                    reg_write(off, v, len, d);
+                  });
 }
 
 uint32_t Its::reg_read(uint32_t off) const {
