@@ -84,6 +84,8 @@ std::unique_ptr<Platform> build_platform(const PlatformConfig& cfg, const Regist
       smmu->mem.bind(pf->bus->in);
       pf->host->mmio.bind(smmu->regs);
       iommu_index[s.name] = pf->host->add_smmuv3(s.name, smmu->sev(), smmu->eventq_irq());
+      pf->host->set_smmu_msi_devid(iommu_index[s.name],
+                                   static_cast<uint16_t>(params_as<smmuv3::SmmuV3Params>(*s.params).msi_device_id));
       upstream[s.name] = &smmu->upstream;
       ats_ports[s.name] = &smmu->ats();
       pf->smmus.push_back(smmu);

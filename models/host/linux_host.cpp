@@ -11,6 +11,8 @@
 #include "models/common/log.h"
 #include "models/host/amdvi_driver.h"
 #include "models/host/its_msi.h"
+#include "models/iommu/smmuv3/smmuv3_defs.h"
+#include "models/irq/cpu_interrupts.h"
 #include "models/host/iommufd.h"
 #include "models/host/smmuv3_driver.h"
 #include "models/host/vtd_driver.h"
@@ -90,6 +92,28 @@ void LinuxHost::add_its(const std::string& name, uint64_t its_base) {
 }
 
 void LinuxHost::its_probe() { its_->drv->probe(); }
+
+// Linux's arm_smmu_setup_msis + arm_smmu_setup_irqs for the event queue: an LPI for the SMMU's
+// DeviceID, its doorbell (physical: the SMMU's own writes are not translated) and data into
+// EVENTQ_IRQ_CFG0/1, then IRQ_CTRL.EVENTQ_IRQEN (acknowledged in IRQ_CTRLACK). The LPI's handler is
+// the driver's event-queue servicing.
+void LinuxHost::setup_smmu_msis() {
+  if (!msi_ctrl_ || !intc_) return;
+  for (const auto& [iommu, devid] : smmu_msi_devids_) {
+    MsiTarget t;
+    if (const int err = msi_ctrl_->alloc(devid, 1, 0, t)) {
+      log::get(name())->warn("{}: no LPI for the event queue ({}): wired interrupt kept", drivers_.at(iommu)->name(), err);
+      continue;
+    }
+    Mmio& m = *ports_.at(iommu);
+    m.write64(smmuv3::reg::EVENTQ_IRQ_CFG0, t.doorbell_pa);
+    m.write32(smmuv3::reg::EVENTQ_IRQ_CFG1, t.data);
+    m.write32(smmuv3::reg::IRQ_CTRL, smmuv3::irq_ctrl::EVENTQ_IRQEN);
+    if (!(m.read32(smmuv3::reg::IRQ_CTRLACK) & smmuv3::irq_ctrl::EVENTQ_IRQEN))
+      throw std::runtime_error(drivers_.at(iommu)->name() + ": IRQ_CTRL not acknowledged");
+    intc_->set_handler(t.cpu, t.intid, event_irqs_.at(iommu));
+  }
+}
 
 unsigned LinuxHost::add_smmuv3(const std::string& name, sc_core::sc_event& sync_wake, sc_core::sc_event& eventq_irq) {
   const unsigned idx = static_cast<unsigned>(drivers_.size());
@@ -201,6 +225,7 @@ void LinuxHost::boot() {
   for (auto& d : drivers_) d->probe();
   for (auto& d : drivers_) d->enable_irq_remapping();
   if (its_) its_probe();
+  setup_smmu_msis();
   for (size_t i = 0; i < eps_.size(); ++i) {
     auto& e = eps_[i];
     IommuDriver& drv = *drivers_[e.iommu];

@@ -117,6 +117,9 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   // An ITS whose control frame is the next `mmio` binding (after every IOMMU's); its driver becomes
   // the MSI controller. Elaboration.
   void add_its(const std::string& name, uint64_t its_base);
+  // The SMMUv3 `iommu`'s own MSIs carry `devid`: with an ITS, its event queue interrupt becomes an
+  // LPI at boot (arm_smmu_setup_msis). Elaboration.
+  void set_smmu_msi_devid(unsigned iommu, uint16_t devid) { smmu_msi_devids_.emplace_back(iommu, devid); }
   // request_irq for MSI-X vector `vector` of endpoint ep: allocates the interrupt (x86: a vector and
   // an IRTE when the IOMMU remaps; Arm: an LPI from the MSI controller, and the doorbell prepared in
   // the RID's current domain, R4.2), programs and unmasks the vector, enables MSI-X, registers the
@@ -246,6 +249,8 @@ class LinuxHost : public sc_core::sc_module, public HasStats, private PhysMem {
   sc_core::sc_event booted_ev_, all_done_;
   CpuInterrupts* intc_ = nullptr;
   MsiController* msi_ctrl_ = nullptr;
+  void setup_smmu_msis();
+  std::vector<std::pair<unsigned, uint16_t>> smmu_msi_devids_;
   struct ItsMsi;
   std::unique_ptr<ItsMsi> its_;
   std::vector<std::unique_ptr<Irq>> irqs_;

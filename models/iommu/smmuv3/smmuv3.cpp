@@ -244,7 +244,25 @@ bool SmmuV3::record_event(const Event& e, sc_core::sc_time t) {
   mem_access(true, addr, rec, sizeof rec, t);
   eventq_prod_ = queue_inc(eventq_prod_, log2);
   ++events_;
-  eventq_irq_.notify(t > sim_now() ? t - sim_now() : sc_core::SC_ZERO_TIME);
+  // The event queue interrupt: an MSI (EVENTQ_IRQ_CFG1's data to EVENTQ_IRQ_CFG0's address [51:2],
+  // IDR0.MSI) when enabled with an address, else the wired interrupt the event stands for.
+  const uint64_t msi = eventq_irq_cfg0_ & genmask(51, 2);
+  if ((irq_ctrl_ & irq_ctrl::EVENTQ_IRQEN) && msi) {
+    PcieExt* xp;
+    tlm::tlm_generic_payload* gp = pool_.acquire(xp);
+    xp->rid = static_cast<uint16_t>(p_.msi_device_id);
+    eventq_msi_buf_ = eventq_irq_cfg1_;
+    gp->set_command(tlm::TLM_WRITE_COMMAND);
+    gp->set_address(msi);
+    gp->set_data_ptr(reinterpret_cast<unsigned char*>(&eventq_msi_buf_));
+    gp->set_data_length(4);
+    gp->set_streaming_width(4);
+    sc_core::sc_time d = t > sim_now() ? t - sim_now() : sc_core::SC_ZERO_TIME;
+    mem->b_transport(*gp, d);
+    gp->release();
+  } else {
+    eventq_irq_.notify(t > sim_now() ? t - sim_now() : sc_core::SC_ZERO_TIME);
+  }
   return true;
 }
 

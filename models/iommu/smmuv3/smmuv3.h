@@ -45,8 +45,9 @@
 // sc_event stands for the PRI queue interrupt) and without `pri` PCIe PRI altogether (page request
 // messages are refused; PRI_RESP is accepted and ignored); stage-2 stalls (S2S), event
 // queue back-pressure for stall events (a full queue terminates instead of stalling), secure
-// state, TBI, HTTU, hypervisor (EL2) regimes, MSIs for queue interrupts (an sc_event stands in),
-// ECMDQ, broadcast TLB maintenance, speculative prefetch.
+// state, TBI, HTTU, hypervisor (EL2) regimes, MSIs for the PRI-queue and GERROR interrupts (an
+// sc_event stands in; the event queue interrupt is an MSI of EVENTQ_IRQ_CFG0/1 when
+// IRQ_CTRL.EVENTQ_IRQEN is set, else the event), ECMDQ, broadcast TLB maintenance, speculative prefetch.
 #pragma once
 #include <systemc>
 #include <tlm>
@@ -218,6 +219,7 @@ class SmmuV3 : public sc_core::sc_module, public HasStats, private MemReader {
   uint64_t cmdq_base_ = 0, eventq_base_ = 0;
   uint32_t cmdq_prod_ = 0, cmdq_cons_ = 0, eventq_prod_ = 0, eventq_cons_ = 0;
   uint64_t eventq_irq_cfg0_ = 0;
+  uint32_t eventq_irq_cfg1_ = 0, eventq_msi_buf_ = 0;
   uint32_t idr_[6] = {};
 
   sc_core::sc_event cmdq_kick_, sev_, eventq_irq_;

@@ -33,6 +33,9 @@ struct SmmuV3Params {
   // Accepting a page request before its PRI queue entry is written. No published figure; the same
   // as the VT-d and AMD-Vi models' page request acceptance (20 ns).
   Time priq_latency = Time::ns(20);
+  // The DeviceID the SMMU's own MSIs carry to the ITS (an IORT mapping on real systems; here one
+  // 16-bit ID outside the platforms' PCIe RIDs).
+  uint64_t msi_device_id = 0xFFFF;
   // Timing. CMD_SYNC on an empty queue measures 240-250 ns on Kunpeng 920 (timing-anchors.md);
   // the defaults below plus the memory latency of the fetch and the host's MMIO reach that.
   Time mmio_latency = Time::ns(40);  // register access, each way folded into one figure
@@ -69,6 +72,8 @@ struct SmmuV3Params {
                        "Responses (needs ats)");
     v.count("priq_max_log2", priq_max_log2, "largest PRI queue, log2 entries (IDR1.PRIQS)", 1, 19);
     v.time("priq_latency", priq_latency, "time to accept a page request before its PRI queue entry is written");
+    v.count("msi_device_id", msi_device_id, "DeviceID of the SMMU's own MSIs (event queue interrupt) at the ITS", 0,
+            0xFFFF);
     v.time("mmio_latency", mmio_latency, "latency of a register access from the CPU");
     v.time("cfgi_latency", cfgi_latency, "execution time of a CFGI_* command");
     v.time("tlbi_latency", tlbi_latency, "execution time of a TLBI_* command");

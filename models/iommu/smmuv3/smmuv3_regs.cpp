@@ -46,6 +46,7 @@ uint32_t SmmuV3::reg_read(uint32_t off) const {
     case reg::EVENTQ_CONS: return eventq_cons_;
     case reg::EVENTQ_IRQ_CFG0: return lo(eventq_irq_cfg0_);
     case reg::EVENTQ_IRQ_CFG0 + 4: return hi(eventq_irq_cfg0_);
+    case reg::EVENTQ_IRQ_CFG1: return eventq_irq_cfg1_;
     default: return pri_reg_read(off);  // PRI queue registers; RES0 / unimplemented registers read as zero
   }
 }
@@ -89,6 +90,7 @@ void SmmuV3::reg_write(uint32_t off, uint64_t v, unsigned len, const sc_core::sc
     case reg::EVENTQ_CONS: eventq_cons_ = v32; break;
     case reg::EVENTQ_IRQ_CFG0:
     case reg::EVENTQ_IRQ_CFG0 + 4: set64(eventq_irq_cfg0_, reg::EVENTQ_IRQ_CFG0); break;
+    case reg::EVENTQ_IRQ_CFG1: eventq_irq_cfg1_ = v32; break;
     default: pri_reg_write(off, v, len); break;  // PRI queue registers; others read-only or unimplemented
   }
 }
